@@ -1,0 +1,25 @@
+# Quick start: `make demo` (train + evaluate the 2-window demo model), `make test` (the test suite).
+# Each target creates the local virtual environment .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/winwin train configs/demo.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+bench: $(STAMP)
+	$(BIN)/winwin bench train
+
+clean:
+	rm -rf $(VENV) runs

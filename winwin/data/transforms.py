@@ -1,0 +1,100 @@
+"""Image and label tensors: normalisation, file loading, joint flip and padding to a multiple of the patch.
+
+Images are float32 ``(3, H, W)`` normalised with the ImageNet statistics (the backbones are pretrained with
+them); labels are int64 ``(H, W)`` train ids where ``IGNORE_INDEX`` (255) marks pixels without a class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+IGNORE_INDEX = 255
+
+# Pillow modes that hold one integer per pixel ("P" is a palette image: its indices are the train ids).
+_LABEL_MODES = ("L", "P", "I", "I;16", "I;16L", "I;16B")
+
+
+def _stats(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std shaped (3, 1, 1), on the device of ``like``, broadcastable to (..., 3, H, W)."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=like.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=like.device).view(3, 1, 1)
+    return mean, std
+
+
+def to_tensor_image(rgb: np.ndarray) -> torch.Tensor:
+    """uint8 RGB (H, W, 3) -> normalised float32 (3, H, W)."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 RGB array of shape (H, W, 3), got {rgb.dtype} {tuple(rgb.shape)}")
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)  # (3, H, W)
+    mean, std = _stats(x)
+    return x.sub_(mean).div_(std)
+
+
+def denormalize(image: torch.Tensor) -> torch.Tensor:
+    """Normalised (3, H, W) or (B, 3, H, W) -> float in [0, 1] with the same shape, for display."""
+    if image.ndim not in (3, 4) or image.shape[-3] != 3:
+        raise ValueError(f"expected an image of shape (3, H, W) or (B, 3, H, W), got {tuple(image.shape)}")
+    mean, std = _stats(image)
+    return (image.float() * std + mean).clamp_(0.0, 1.0)
+
+
+def load_image(path: str | Path, size_hw: tuple[int, int] | None = None) -> torch.Tensor:
+    """Image file -> normalised float32 (3, H, W); resized bilinearly to ``size_hw`` if given."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if size_hw is not None and (im.height, im.width) != tuple(size_hw):
+            im = im.resize((size_hw[1], size_hw[0]), Image.Resampling.BILINEAR)
+        rgb = np.asarray(im, dtype=np.uint8)  # (H, W, 3)
+    return to_tensor_image(rgb)
+
+
+def load_label(path: str | Path, size_hw: tuple[int, int] | None = None) -> torch.Tensor:
+    """Single-channel train-id PNG -> int64 (H, W) (255 = ignore); resized with nearest if ``size_hw``."""
+    with Image.open(path) as im:
+        if im.mode not in _LABEL_MODES:
+            raise ValueError(
+                f"{path}: label maps must be single-channel images of train ids (mode L or P), got mode "
+                f"{im.mode!r}; colour-coded label images must first be converted to train ids"
+            )
+        if size_hw is not None and (im.height, im.width) != tuple(size_hw):
+            im = im.resize((size_hw[1], size_hw[0]), Image.Resampling.NEAREST)
+        label = np.array(im, dtype=np.int64)  # (H, W)
+    return torch.from_numpy(label)
+
+
+def hflip(image: torch.Tensor, label: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Mirror image (..., 3, H, W) and label (..., H, W) together along the width."""
+    if label is not None and label.shape[-2:] != image.shape[-2:]:
+        raise ValueError(f"image {tuple(image.shape)} and label {tuple(label.shape)} differ in (H, W)")
+    return image.flip(-1), (None if label is None else label.flip(-1))
+
+
+def pad_to_multiple(
+    image: torch.Tensor, multiple: int, label: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None, tuple[int, int]]:
+    """Pad bottom/right so H and W become multiples of ``multiple`` (e.g. the patch size).
+
+    image (..., 3, H, W) is padded with zeros (the dataset mean after normalisation), label (..., H, W) with
+    ``IGNORE_INDEX``. Returns (padded image, padded label or None, original (H, W)); crop back with
+    ``out[..., :H, :W]``.
+    """
+    if multiple < 1:
+        raise ValueError(f"multiple must be a positive integer (e.g. the patch size 16), got {multiple}")
+    if image.ndim < 3:
+        raise ValueError(f"expected an image of shape (..., 3, H, W), got {tuple(image.shape)}")
+    h, w = image.shape[-2:]
+    if label is not None and label.shape[-2:] != (h, w):
+        raise ValueError(f"image {tuple(image.shape)} and label {tuple(label.shape)} differ in (H, W)")
+    pad_h, pad_w = -h % multiple, -w % multiple
+    if pad_h or pad_w:
+        image = F.pad(image, (0, pad_w, 0, pad_h), value=0.0)  # (..., 3, H + pad_h, W + pad_w)
+        if label is not None:
+            label = F.pad(label, (0, pad_w, 0, pad_h), value=IGNORE_INDEX)  # (..., H + pad_h, W + pad_w)
+    return image, label, (h, w)

@@ -1,0 +1,22 @@
+"""Torch-only building blocks of winwin's ViTs. Imports nothing else of winwin."""
+
+from .attention import Attention
+from .block import Block
+from .drop import DropPath, drop_path
+from .mlp import Mlp
+from .patch_embed import PatchEmbed, grid_positions, patchify
+from .pos_embed import cosine_pos_embed
+from .rope import RoPE2D
+
+__all__ = [
+    "Attention",
+    "Block",
+    "DropPath",
+    "Mlp",
+    "PatchEmbed",
+    "RoPE2D",
+    "cosine_pos_embed",
+    "drop_path",
+    "grid_positions",
+    "patchify",
+]

@@ -1,0 +1,95 @@
+"""Plain ViT encoder whose tokens travel with their positions; runs either the full grid or a window batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..layers import Attention, Block, PatchEmbed, RoPE2D, cosine_pos_embed
+from ..windows import Windows
+
+POS_EMBEDS = ("rope", "cosine", "none")
+
+
+class ViTEncoder(nn.Module):
+    """ViT with RoPE (default) or an absolute cosine position embedding computed from token positions.
+
+    With ``windows`` only the selected tokens are embedded and processed, with their true grid positions,
+    through global attention among all windows of an image (paper Sec. 3, Eq. 1).
+    """
+
+    def __init__(
+        self,
+        patch_size: int = 16,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop_path: float = 0.0,
+        pos_embed: str = "rope",
+        rope_base: float = 100.0,
+    ) -> None:
+        super().__init__()
+        if pos_embed not in POS_EMBEDS:
+            raise ValueError(f"pos_embed must be one of {POS_EMBEDS}, got {pos_embed!r}")
+        self.patch_size = patch_size
+        self.embed_dim = embed_dim
+        self.pos_embed = pos_embed
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
+        rope = RoPE2D(rope_base) if pos_embed == "rope" else None  # parameter-free, shared by all blocks
+        rates = torch.linspace(0, drop_path, depth).tolist()  # stochastic depth grows with depth
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_path=rate, rope=rope) for rate in rates
+        )
+        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.apply(_init_weights)
+
+    @property
+    def depth(self) -> int:
+        return len(self.blocks)
+
+    def attention_layers(self) -> list[Attention]:
+        return [block.attn for block in self.blocks]
+
+    def layer_groups(self) -> list[list[nn.Module]]:
+        """Modules by depth for layer-wise lr decay: [patch_embed], block 0, ..., block L-1, [final norm]."""
+        return [[self.patch_embed]] + [[block] for block in self.blocks] + [[self.norm]]
+
+    def forward(
+        self, img: torch.Tensor, windows: Windows | None = None, return_layers: Sequence[int] = ()
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """img: (B, C, H, W), H and W multiples of the patch size.
+
+        Returns the final normed tokens (B, T, D), their positions (B, T, 2) and the outputs (B, T, D)
+        of the blocks listed in ``return_layers`` (in that order; the last block's output is taken after
+        the final norm); T = grid tokens or ``windows.num_tokens``.
+        """
+        if windows is not None and windows.grid_hw != self.patch_embed.grid_size(img.shape[-2:]):
+            raise ValueError(f"windows were sampled on a {windows.grid_hw} grid, image grid is {self.patch_embed.grid_size(img.shape[-2:])}")
+        x, pos = self.patch_embed(img, None if windows is None else windows.index)  # (B, T, D), (B, T, 2)
+        if self.pos_embed == "cosine":
+            x = x + cosine_pos_embed(pos, self.embed_dim).to(x.dtype)
+        wanted = {i % self.depth: k for k, i in enumerate(return_layers)}
+        taken: list[torch.Tensor | None] = [None] * len(return_layers)
+        for i, block in enumerate(self.blocks[:-1]):
+            x = block(x, pos)
+            if i in wanted:
+                taken[wanted[i]] = x
+        x = self.norm(self.blocks[-1](x, pos))
+        if self.depth - 1 in wanted:
+            taken[wanted[self.depth - 1]] = x
+        return x, pos, [t for t in taken if t is not None]
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)

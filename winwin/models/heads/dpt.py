@@ -1,0 +1,92 @@
+"""DPT head (Ranftl et al. 2021): reassemble 4 intermediate token maps at 4x, 2x, 1x and 1/2 of the token
+resolution, fuse them coarse to fine with residual conv units, then predict at pixel resolution.
+Written for any window size: every upsampling targets the size of the next finer map."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ResidualConvUnit(nn.Module):
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(features, features, 3, padding=1)
+        self.conv2 = nn.Conv2d(features, features, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, F, H, W) -> (B, F, H, W)."""
+        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+
+
+class FusionBlock(nn.Module):
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.skip_unit = ResidualConvUnit(features)
+        self.unit = ResidualConvUnit(features)
+        self.out_conv = nn.Conv2d(features, features, 1)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
+        """x, skip: (B, F, h, w) -> (B, F, *size)."""
+        if skip is not None:
+            x = x + self.skip_unit(skip)
+        x = F.interpolate(self.unit(x), size=size, mode="bilinear", align_corners=False)
+        return self.out_conv(x)
+
+
+def _resample(in_ch: int, out_ch: int, factor: float) -> nn.Module:
+    if factor > 1:
+        k = int(factor)
+        return nn.ConvTranspose2d(in_ch, out_ch, kernel_size=k, stride=k)
+    if factor < 1:
+        return nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=int(round(1 / factor)), padding=1)
+    return nn.Identity()
+
+
+class DPTHead(nn.Module):
+    FACTORS = (4.0, 2.0, 1.0, 0.5)  # resolution of each reassembled map relative to the token grid
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_classes: int,
+        patch_size: int,
+        layers: Sequence[int],
+        features: int = 64,
+        channels: Sequence[int] = (48, 96, 192, 384),
+    ) -> None:
+        super().__init__()
+        if len(layers) != 4 or len(channels) != 4:
+            raise ValueError(f"DPT head needs 4 encoder layers and 4 channel widths, got {layers} and {channels}")
+        self.layers = tuple(layers)
+        self.patch_size = patch_size
+        self.reassemble = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(embed_dim, ch, 1), _resample(ch, ch, f), nn.Conv2d(ch, features, 3, padding=1, bias=False))
+            for ch, f in zip(channels, self.FACTORS)
+        )
+        self.fusion = nn.ModuleList(FusionBlock(features) for _ in range(4))
+        self.out = nn.Sequential(
+            nn.Conv2d(features, features // 2, 3, padding=1),
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(features // 2, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, num_classes, 1),
+        )
+
+    def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        """maps: 4 x (B, D, h, w), shallow to deep -> (B, K, h*p, w*p)."""
+        h, w = maps[0].shape[-2:]
+        feats = [module(m) for module, m in zip(self.reassemble, maps)]  # (B, F, 4h, 4w) ... (B, F, h/2, w/2)
+        x = self.fusion[3](feats[3], None, feats[2].shape[-2:])  # (B, F, h, w)
+        x = self.fusion[2](x, feats[2], feats[1].shape[-2:])  # (B, F, 2h, 2w)
+        x = self.fusion[1](x, feats[1], feats[0].shape[-2:])  # (B, F, 4h, 4w)
+        half = (h * self.patch_size // 2, w * self.patch_size // 2)
+        x = self.fusion[0](x, feats[0], half)  # (B, F, h*p/2, w*p/2)
+        x = self.out(x)  # (B, K, ~h*p, ~w*p)
+        size = (h * self.patch_size, w * self.patch_size)
+        if x.shape[-2:] != size:
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return x

@@ -1,0 +1,56 @@
+"""Encoder + dense head. Window batches run the head on each window's feature map separately (paper
+Sec. 3, "Convolutional heads", Fig. 2); a full image runs it once on the full map, in one forward."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layers import Attention
+from ..windows import Windows
+from .config import ModelConfig
+from .encoder import ViTEncoder
+
+
+class DenseModel(nn.Module):
+    """Monocular dense predictor: image (B, C, H, W) -> per-pixel outputs (B, K, H, W)."""
+
+    def __init__(self, config: ModelConfig, encoder: ViTEncoder, head: nn.Module) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        self.head = head
+
+    @property
+    def patch_size(self) -> int:
+        return self.encoder.patch_size
+
+    def attention_layers(self) -> list[Attention]:
+        """Every attention module of the model (the temperature applies to all of them)."""
+        return [m for m in self.modules() if isinstance(m, Attention)]
+
+    def set_temperature(self, value: float) -> None:
+        for attn in self.attention_layers():
+            attn.temperature = float(value)
+
+    def grid_size(self, hw: tuple[int, int]) -> tuple[int, int]:
+        return self.encoder.patch_embed.grid_size(hw)
+
+    def forward_windows(self, img: torch.Tensor, windows: Windows) -> list[torch.Tensor]:
+        """img: (B, C, H, W) multiple of the patch size -> one (B, K, h_i*p, w_i*p) output per window."""
+        _, _, feats = self.encoder(img, windows, return_layers=self.head.layers)  # each (B, T, D)
+        per_layer = [windows.split_maps(f) for f in feats]  # layers x windows x (B, D, h_i, w_i)
+        return [self.head(list(maps)) for maps in zip(*per_layer)]
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        """Full image in one pass: img (B, C, H, W), any size -> (B, K, H, W). Pads to the patch size."""
+        H, W = img.shape[-2:]
+        p = self.patch_size
+        pad_h, pad_w = -H % p, -W % p
+        if pad_h or pad_w:
+            img = F.pad(img, (0, pad_w, 0, pad_h))  # zeros = the mean colour after normalisation
+        windows = Windows.full(self.grid_size(img.shape[-2:]), img.shape[0], img.device)
+        _, _, feats = self.encoder(img, None, return_layers=self.head.layers)  # each (B, gh*gw, D)
+        out = self.head([windows.split_maps(f)[0] for f in feats])  # (B, K, H+pad_h, W+pad_w)
+        return out[..., :H, :W]
