@@ -32,6 +32,8 @@ def to_tensor_image(rgb: np.ndarray) -> torch.Tensor:
     """uint8 RGB (H, W, 3) -> normalised float32 (3, H, W)."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected a uint8 RGB array of shape (H, W, 3), got {rgb.dtype} {tuple(rgb.shape)}")
+    if not rgb.flags.writeable:  # e.g. a cached sample; torch.from_numpy warns on read-only memory
+        rgb = rgb.copy()
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)  # (3, H, W)
     mean, std = _stats(x)
     return x.sub_(mean).div_(std)

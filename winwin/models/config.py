@@ -41,11 +41,11 @@ class ModelConfig:
             raise ValueError("model.patch_size, model.depth and model.num_classes must be positive")
         if self.temperature <= 0:
             raise ValueError(f"model.temperature must be > 0, got {self.temperature}")
-        if self.head == "dpt" and self.depth < 4 and self.dpt_layers is None:
-            raise ValueError(f"a DPT head needs 4 encoder layers, the encoder has depth {self.depth}")
+        if self.dpt_layers is not None and (len(self.dpt_layers) != 4 or not all(-self.depth <= i < self.depth for i in self.dpt_layers)):
+            raise ValueError(f"model.dpt_layers must be 4 block indices in [0, {self.depth}), got {self.dpt_layers}")
 
     def resolved_dpt_layers(self) -> list[int]:
         if self.dpt_layers is not None:
             return list(self.dpt_layers)
-        d = self.depth
-        return [d // 4 - 1 if d >= 4 else 0, d // 2 - 1, 3 * d // 4 - 1, d - 1]
+        d = self.depth  # evenly spaced, e.g. [2, 5, 8, 11] for 12 blocks; shallow encoders repeat blocks
+        return [max(0, k * d // 4 - 1) for k in (1, 2, 3, 4)]

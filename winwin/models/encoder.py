@@ -73,16 +73,15 @@ class ViTEncoder(nn.Module):
         x, pos = self.patch_embed(img, None if windows is None else windows.index)  # (B, T, D), (B, T, 2)
         if self.pos_embed == "cosine":
             x = x + cosine_pos_embed(pos, self.embed_dim).to(x.dtype)
-        wanted = {i % self.depth: k for k, i in enumerate(return_layers)}
-        taken: list[torch.Tensor | None] = [None] * len(return_layers)
-        for i, block in enumerate(self.blocks[:-1]):
+        wanted = {i % self.depth for i in return_layers}
+        outputs: dict[int, torch.Tensor] = {}
+        for i, block in enumerate(self.blocks):
             x = block(x, pos)
+            if i == self.depth - 1:
+                x = self.norm(x)
             if i in wanted:
-                taken[wanted[i]] = x
-        x = self.norm(self.blocks[-1](x, pos))
-        if self.depth - 1 in wanted:
-            taken[wanted[self.depth - 1]] = x
-        return x, pos, [t for t in taken if t is not None]
+                outputs[i] = x
+        return x, pos, [outputs[i % self.depth] for i in return_layers]
 
 
 def _init_weights(module: nn.Module) -> None:

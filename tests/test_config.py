@@ -1,0 +1,53 @@
+import pytest
+import yaml
+
+from winwin.engine.config import ConfigError, dump_config, load_config, parse_overrides
+
+
+def test_defaults_file_and_overrides_merge_once(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({"model": {"arch": "demo", "num_classes": 8}, "train": {"steps": 50, "batch_size": 4}}))
+    cfg = load_config(path, ["train.steps=20", "windows.window_size=[3, 4]", "optim.lr=0.002"])
+    assert cfg.name == "exp"  # from the file name
+    assert cfg.model.embed_dim == 128  # from the demo arch
+    assert cfg.model.num_classes == 8  # from the file
+    assert cfg.train.steps == 20 and cfg.train.batch_size == 4  # override beats file
+    assert cfg.windows.window_size == [3, 4]
+    assert cfg.optim.lr == 0.002
+    # the saved config round-trips to the same experiment
+    again = tmp_path / "again.yaml"
+    again.write_text(dump_config(cfg))
+    assert load_config(again) == load_config(again)
+    assert load_config(again).train.steps == 20
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["train.stepz=3"], "unknown setting 'train.stepz'"),
+        (["train.steps=abc"], "train.steps: expected int"),
+        (["train.steps=0"], "train.steps"),
+        (["model.arch=huge"], "unknown model 'huge'"),
+        (["model.head=mlp"], "model.head must be one of"),
+        (["model.num_heads=5"], "divisible"),
+        (["optim.warmup_steps=-1"], "optim.warmup_steps"),
+        (["optim.betas=[0.9]"], "optim.betas"),
+        (["windows.mode=grid"], "windows.mode"),
+        (["train.steps"], "key=value"),
+        (["nonsense=1"], "unknown setting 'nonsense'"),
+        (["train.precision=fp8"], "train.precision"),
+    ],
+)
+def test_config_errors_say_what_is_wrong(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("/nonexistent/cfg.yaml")
+
+
+def test_overrides_are_parsed_as_yaml_not_evaluated():
+    out = parse_overrides(["a.b=1", "c=[1, 2]", "d=__import__('os')", "e=true"])
+    assert out == {"a": {"b": 1}, "c": [1, 2], "d": "__import__('os')", "e": True}

@@ -1,0 +1,105 @@
+"""End to end on a tiny model and tiny synthetic images: train -> checkpoint -> eval -> predict."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from winwin.cli import main
+from winwin.engine.checkpoint import load_checkpoint, save_checkpoint
+from winwin.engine.config import ConfigError, load_config
+from winwin.engine.train import train
+from winwin.models import create_model
+
+TINY = [
+    "model.arch=demo", "model.embed_dim=32", "model.num_heads=2", "model.depth=2", "model.head_dim=8",
+    "model.num_classes=8", "windows.num_windows=2", "windows.window_size=[2, 2]",
+    "data.image_size=[64, 96]", "data.train_length=4", "data.val_length=2",
+    "train.steps=3", "train.batch_size=2", "train.log_every=1", "train.ckpt_every=2", "train.threads=1",
+    "optim.warmup_steps=1", "optim.lr=0.001",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    cfg = load_config(None, TINY + [f"out_dir={out}", "name=tiny"])
+    return train(cfg, progress=False)
+
+
+def test_run_folder_contents(run_dir):
+    for name in ("config.yaml", "log.jsonl", "eval.json", "report.md", "report.png",
+                 "checkpoints/last.safetensors", "checkpoints/last.json", "checkpoints/last.optim.pt"):
+        assert (run_dir / name).is_file(), name
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["train"]["steps"] == 3 and saved["model"]["embed_dim"] == 32
+    metrics = json.loads((run_dir / "eval.json").read_text())
+    assert 0.0 <= metrics["miou"] <= 1.0 and metrics["images"] == 2
+    logs = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logs] == [1, 2, 3]
+    assert all(np.isfinite(r["loss"]) for r in logs)
+    assert "mIoU" in (run_dir / "report.md").read_text()
+    assert not list(run_dir.rglob("*.tmp"))  # atomic writes leave nothing behind
+
+
+def test_second_run_gets_a_new_folder(run_dir):
+    cfg = load_config(None, TINY + [f"out_dir={run_dir.parent}", "name=tiny", "train.steps=2"])
+    other = train(cfg, progress=False)
+    assert other != run_dir and other.name == "tiny-1"
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path):
+    cfg = load_config(None, TINY + [f"out_dir={tmp_path}", "name=r", "train.steps=2"])
+    first = train(cfg, progress=False)
+    cfg = load_config(None, TINY + [f"out_dir={tmp_path}", "name=r", "train.steps=4", "train.resume=true"])
+    assert train(cfg, progress=False) == first
+    steps = [json.loads(line)["step"] for line in (first / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_checkpoint_round_trip_is_exact(tmp_path):
+    model = create_model("demo", embed_dim=32, num_heads=2, depth=2, head="dpt", num_classes=5, temperature=1.2)
+    save_checkpoint(tmp_path / "m", model, step=7)
+    loaded, info = load_checkpoint(tmp_path / "m.safetensors")
+    assert info["step"] == 7 and loaded.config == model.config
+    assert all(a.temperature == 1.2 for a in loaded.attention_layers())
+    x = torch.randn(1, 3, 48, 64)
+    model.eval(), loaded.eval()
+    assert torch.equal(model(x), loaded(x))
+
+
+def test_eval_cli_and_temperature_override(run_dir, capsys, tmp_path):
+    out = tmp_path / "m.json"
+    assert main(["eval", str(run_dir), "--device", "cpu", "-o", str(out)]) == 0
+    default = json.loads(out.read_text())
+    assert default["temperature"] == 1.0
+    assert default["miou"] == pytest.approx(json.loads((run_dir / "eval.json").read_text())["miou"])
+    assert main(["eval", str(run_dir), "--device", "cpu", "--temperature", "3.0", "-o", str(out)]) == 0
+    hot = json.loads(out.read_text())
+    assert hot["temperature"] == 3.0 and hot["loss"] != pytest.approx(default["loss"])
+
+
+def test_predict_cli_writes_a_colour_png(run_dir, tmp_path):
+    rng = np.random.default_rng(0)
+    image = tmp_path / "in.png"
+    Image.fromarray(rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(image)  # not a multiple of 16
+    out = tmp_path / "out.png"
+    assert main(["predict", str(run_dir), str(image), "-o", str(out), "--device", "cpu"]) == 0
+    pred = np.asarray(Image.open(out))
+    assert pred.shape == (50, 70, 3)
+    palette = {tuple(c) for c in json.loads((run_dir / "checkpoints/last.json").read_text())["palette"]}
+    assert {tuple(c) for c in pred.reshape(-1, 3)} <= palette
+
+
+def test_errors_before_any_work(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="at most 6 fit"):
+        train(load_config(None, TINY + [f"out_dir={tmp_path}", "windows.num_windows=7", "windows.window_size=[2, 2]"]), progress=False)
+    with pytest.raises(ConfigError, match="num_classes"):
+        train(load_config(None, TINY + [f"out_dir={tmp_path}", "model.num_classes=19"]), progress=False)
+    assert not any(tmp_path.iterdir())  # nothing was created
+    assert main(["train", "/nonexistent.yaml"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path)]) == 2

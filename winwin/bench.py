@@ -1,0 +1,159 @@
+"""``winwin bench train``: training step time and peak memory of one model at full resolution, on one
+crop and on N windows with the same token budget (the paper's Figure 1, left). Each configuration runs
+in its own subprocess so that peak memory is measured in isolation. A benchmark, never a test."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+
+def add_train_bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="tiny", help="registry name (demo, tiny, small, base)")
+    p.add_argument("--head", default="convnext", choices=["linear", "convnext", "dpt"])
+    p.add_argument("--image-size", type=int, nargs=2, default=[384, 640], metavar=("H", "W"))
+    p.add_argument("--num-windows", type=int, default=2)
+    p.add_argument("--window-size", type=int, default=11, help="side of each square window, in tokens")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--steps", type=int, default=5, help="timed steps per configuration (after 2 warm-up steps)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("-o", "--output", help="write the results as JSON here")
+
+
+def crop_matching(tokens: int, grid: tuple[int, int]) -> tuple[int, int]:
+    """The most square crop (h, w) whose area is closest to ``tokens`` and fits the grid."""
+    h = min(grid[0], max(1, round(math.sqrt(tokens))))
+    w = min(grid[1], max(1, round(tokens / h)))
+    return h, w
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _worker(spec: dict) -> dict:
+    """Run inside the subprocess: time ``steps`` training steps of one configuration."""
+    import torch
+
+    from .engine.optim import build_optimizer
+    from .engine.runtime import resolve_device
+    from .tasks import window_loss
+    from .windows import sample_windows
+
+    if spec["threads"]:
+        torch.set_num_threads(spec["threads"])
+    torch.manual_seed(0)
+    device = resolve_device(spec["device"])
+    from .models import create_model
+
+    model = create_model(spec["model"], head=spec["head"], num_classes=19).to(device)
+    optimizer = build_optimizer(model, 1e-4, 0.05, 0.75, (0.9, 0.95))
+    B, (H, W) = spec["batch_size"], spec["image_size"]
+    images = torch.randn(B, 3, H, W, device=device)
+    labels = torch.randint(0, 19, (B, H, W), device=device)
+    grid = model.grid_size((H, W))
+    gen = torch.Generator().manual_seed(0)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=spec["precision"] == "bf16")
+
+    def step() -> None:
+        windows = None
+        if spec["mode"] != "full":
+            windows = sample_windows(grid, spec["num_windows"], tuple(spec["window_hw"]), B, gen).to(device)
+        with autocast:
+            loss = window_loss(model, images, labels, windows)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    base_rss = _rss_mib()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base_cuda = torch.cuda.memory_allocated() / 2**20
+    for _ in range(2):
+        step()
+    sync()
+    times = []
+    for _ in range(spec["steps"]):
+        tic = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - tic)
+    out = {"step_s": statistics.median(times), "images_per_s": B / statistics.median(times)}
+    if device.type == "cuda":
+        out["peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        out["peak_over_model_mib"] = out["peak_mib"] - base_cuda
+        out["memory_kind"] = "CUDA max_memory_allocated"
+    else:
+        out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out["peak_over_model_mib"] = out["peak_mib"] - base_rss
+        out["memory_kind"] = "process peak RSS"
+    out["device"] = str(device)
+    return out
+
+
+def run_train_bench(args: argparse.Namespace) -> list[dict]:
+    from .models import model_config
+
+    cfg = model_config(args.model, head=args.head)
+    H, W = args.image_size
+    p = cfg.patch_size
+    if H % p or W % p:
+        raise SystemExit(f"error: --image-size {H}x{W} must be a multiple of the patch size {p}")
+    grid = (H // p, W // p)
+    tokens = args.num_windows * args.window_size**2
+    crop = crop_matching(tokens, grid)
+    configs = [
+        ("full resolution", "full", 1, grid),
+        (f"1 crop {crop[0]}x{crop[1]}", "windows", 1, crop),
+        (f"{args.num_windows} windows {args.window_size}x{args.window_size}", "windows", args.num_windows, (args.window_size,) * 2),
+    ]
+    from .windows import check_fit
+
+    for _, mode, n, hw in configs[1:]:
+        try:
+            check_fit(grid, [tuple(hw)] * n)
+        except ValueError as e:
+            raise SystemExit(f"error: {e}") from None
+    results = []
+    base = dict(model=args.model, head=args.head, image_size=[H, W], batch_size=args.batch_size, steps=args.steps,
+                device=args.device, precision=args.precision, threads=args.threads)
+    for label, mode, n, hw in configs:
+        spec = dict(base, mode=mode, num_windows=n, window_hw=list(hw))
+        proc = subprocess.run([sys.executable, "-m", "winwin.bench", json.dumps(spec)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"error: benchmark worker for {label!r} failed:\n{proc.stderr[-2000:]}")
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        res.update(config=label, tokens=n * hw[0] * hw[1])
+        results.append(res)
+        print(f"  measured {label}: {res['step_s'] * 1000:.0f} ms/step", file=sys.stderr)
+    full = results[0]
+    print(f"\nwinwin bench train: model {args.model} ({cfg.embed_dim}d x {cfg.depth}, {args.head} head), "
+          f"images {H}x{W} = {grid[0]}x{grid[1]} tokens, batch {args.batch_size}, {args.precision}, {results[0]['device']}, "
+          f"median of {args.steps} steps; memory = {full['memory_kind']}")
+    print(f"| {'configuration':<22} | tokens | ms/step | img/s | speed-up vs full | peak MiB | peak over model MiB | memory vs full |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['config']:<22} | {r['tokens']:>6} | {r['step_s'] * 1000:7.0f} | {r['images_per_s']:5.1f} | "
+              f"{full['step_s'] / r['step_s']:16.2f}x | {r['peak_mib']:8.0f} | {r['peak_over_model_mib']:19.0f} | "
+              f"{r['peak_over_model_mib'] / full['peak_over_model_mib']:14.2f}x |")
+    if args.output:
+        from .engine.checkpoint import atomic_write_text
+        from pathlib import Path
+
+        atomic_write_text(Path(args.output), json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(_worker(json.loads(sys.argv[1]))))

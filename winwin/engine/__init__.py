@@ -1,0 +1,1 @@
+"""Config, optimisation, checkpoints, the training loop and evaluation."""

@@ -1,0 +1,207 @@
+"""Typed experiment configuration: dataclass defaults <- YAML file <- ``key=value`` overrides, merged once,
+validated before any work starts, and written into the run folder (``config.yaml``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..models import ModelConfig, model_config
+from ..windows import WindowSpec
+
+
+@dataclass
+class DataConfig:
+    name: str = "synthetic"  # synthetic | cityscapes | bdd100k
+    root: str | None = None  # dataset folder (real datasets)
+    train_split: str = "train"
+    val_split: str = "val"
+    train_length: int = 2000  # synthetic: number of training images (cached in memory after first use)
+    val_length: int = 100  # synthetic: validation images
+    image_size: list[int] = field(default_factory=lambda: [192, 384])  # synthetic: (H, W) in pixels
+    max_train_items: int | None = None  # real data: use a subset
+    max_val_items: int | None = None
+    flip: bool = False  # random horizontal flips in training
+    seed: int = 0  # synthetic: dataset seed
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4  # base learning rate (the paper's fine-tuning value for ViT-Base, App. E)
+    min_lr: float = 1e-6
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])  # lost in the paper's text; usual values
+    weight_decay: float = 0.05
+    layer_decay: float = 0.75  # lr x layer_decay^(L+1-depth)
+    warmup_steps: int = 100
+    clip_grad: float = 1.0  # max gradient norm; 0 disables
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    batch_size: int = 16
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "fp32"  # fp32 | bf16 (autocast; CUDA)
+    threads: int = 0  # CPU threads; 0 = torch's default
+    num_workers: int = 0
+    log_every: int = 50
+    ckpt_every: int = 500
+    eval_every: int = 0  # 0 = only at the end
+    eval_batch_size: int = 4
+    resume: bool = False  # continue the run folder's last checkpoint
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "run"
+    out_dir: str = "runs"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    windows: WindowSpec = field(default_factory=WindowSpec)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _check_type(value, hint, where: str):
+    """Return ``value`` converted to ``hint`` when it is a safe widening (int -> float), else raise."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_check_type(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else list(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool):
+        if isinstance(value, bool) and hint is not bool:
+            raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+        if not isinstance(value, hint):
+            raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+        return value
+    return value
+
+
+def _merge(obj, updates: dict, where: str):
+    """Return a copy of dataclass ``obj`` with ``updates`` (nested dicts) applied, checking names and types."""
+    if not isinstance(updates, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {updates!r}")
+    hints = typing.get_type_hints(type(obj))
+    names = {f.name for f in dataclasses.fields(obj)}
+    changes = {}
+    for key, value in updates.items():
+        path = f"{where}.{key}" if where else key
+        if key not in names:
+            raise ConfigError(f"unknown setting {path!r}; known settings of {where or 'the config'}: {', '.join(sorted(names))}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            changes[key] = _merge(current, value, path)
+        else:
+            changes[key] = _check_type(value, hints[key], path)
+    return dataclasses.replace(obj, **changes)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["a.b=1", "c=[2, 3]"]`` -> nested dict; values are parsed as YAML scalars (never evaluated)."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.steps=100)")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw.strip() else None
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r} conflicts with another override")
+        node[parts[-1]] = value
+    return out
+
+
+def _deep_update(base: dict, new: dict) -> dict:
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _deep_update(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> ExperimentConfig:
+    """Merge defaults, the YAML file and the overrides once; the model section starts from its ``arch``."""
+    raw: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(f"config file {p} does not exist")
+        raw = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{p}: top level must be a mapping")
+        raw.setdefault("name", p.stem)
+    _deep_update(raw, parse_overrides(list(overrides)))
+    model_raw = dict(raw.pop("model", {}) or {})
+    cfg = _merge(ExperimentConfig(), raw, "")
+    arch = model_raw.pop("arch", "tiny")
+    try:
+        base_model = model_config(arch)
+    except ValueError as e:
+        raise ConfigError(f"model.arch: {e}") from None
+    model = _merge(base_model, model_raw, "model")
+    cfg = dataclasses.replace(cfg, model=model)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    """Checks that need no data. Dataset-dependent checks (window fit, class count) run in ``train``."""
+    try:
+        cfg.model.validate()
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    t, o = cfg.train, cfg.optim
+    if t.steps < 1 or t.batch_size < 1:
+        raise ConfigError(f"train.steps and train.batch_size must be >= 1, got {t.steps} and {t.batch_size}")
+    if t.precision not in ("fp32", "bf16"):
+        raise ConfigError(f"train.precision must be fp32 or bf16, got {t.precision!r}")
+    if o.lr <= 0 or o.min_lr < 0 or o.min_lr > o.lr:
+        raise ConfigError(f"optim.lr must be > 0 and 0 <= optim.min_lr <= optim.lr, got {o.lr} and {o.min_lr}")
+    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
+        raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {o.betas}")
+    if not 0 < o.layer_decay <= 1:
+        raise ConfigError(f"optim.layer_decay must be in (0, 1], got {o.layer_decay}")
+    if o.warmup_steps < 0:
+        raise ConfigError(f"optim.warmup_steps must be >= 0, got {o.warmup_steps}")
+    if len(cfg.data.image_size) != 2 or min(cfg.data.image_size) < 1:
+        raise ConfigError(f"data.image_size must be [H, W], got {cfg.data.image_size}")
+    if cfg.windows.mode not in ("windows", "budget", "random_tokens", "full"):
+        raise ConfigError(f"windows.mode must be windows, budget, random_tokens or full, got {cfg.windows.mode!r}")
+
+
+def to_dict(cfg: ExperimentConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def dump_config(cfg: ExperimentConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

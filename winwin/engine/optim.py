@@ -1,0 +1,62 @@
+"""AdamW with layer-wise lr decay and no weight decay on norms/biases; warm-up + cosine schedule."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..models import DenseModel
+
+
+def param_groups(model: DenseModel, weight_decay: float, layer_decay: float) -> list[dict]:
+    """One group per (depth, decay?) pair. Depth comes from the module structure, not parameter names:
+    patch embedding 0, block i -> i + 1, the final norm and the head -> L + 1 (lr scale 1)."""
+    groups = model.encoder.layer_groups() + [[model.head]]
+    groups[-2].extend(groups.pop())  # final norm and head share the top depth
+    top = len(groups) - 1
+    seen: set[int] = set()
+    out = []
+    for depth, modules in enumerate(groups):
+        scale = layer_decay ** (top - depth)
+        decay, no_decay = [], []
+        for module in modules:
+            for name, p in module.named_parameters():
+                if not p.requires_grad or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                (no_decay if p.ndim <= 1 or "temperature" in name else decay).append(p)
+        for params, wd in ((decay, weight_decay), (no_decay, 0.0)):
+            if params:
+                out.append({"params": params, "weight_decay": wd, "lr_scale": scale})
+    leftover = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
+    if leftover:
+        raise ValueError(f"parameters outside encoder/head are not optimised: {leftover[:5]}")
+    return out
+
+
+def build_optimizer(model: DenseModel, lr: float, weight_decay: float, layer_decay: float, betas: tuple[float, float]) -> torch.optim.AdamW:
+    groups = param_groups(model, weight_decay, layer_decay)
+    for g in groups:
+        g["lr"] = lr * g["lr_scale"]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas)
+
+
+def lr_at(step: int, total: int, base_lr: float, warmup: int, min_lr: float) -> float:
+    """Linear warm-up to ``base_lr`` over ``warmup`` steps, then half-cosine down to ``min_lr`` at ``total``."""
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for g in optimizer.param_groups:
+        g["lr"] = lr * g.get("lr_scale", 1.0)
+
+
+def clip_gradients(model: nn.Module, max_norm: float) -> float:
+    if max_norm <= 0:
+        return float("nan")
+    return float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
