@@ -1,4 +1,4 @@
-"""Shared test settings: the tests use tiny tensors, for which one intra-op thread is fastest."""
+"""Shared test settings: one intra-op thread (the tests use tiny tensors) and a fixed global seed per test."""
 
 from __future__ import annotations
 
@@ -12,3 +12,8 @@ def _single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)

@@ -199,14 +199,7 @@ def test_backward_with_windows_gives_finite_gradients(head: str, pos_embed: str)
     assert next(model.head.parameters()).grad is not None
 
 
-DPT_UNUSED = pytest.mark.xfail(
-    strict=True,
-    reason="DPTHead.fusion[3].skip_unit is never used (fusion[3] is always called with skip=None): its 4 "
-    "parameters get no gradient, which breaks DistributedDataParallel without find_unused_parameters",
-)
-
-
-@pytest.mark.parametrize("head", ["linear", "convnext", pytest.param("dpt", marks=DPT_UNUSED)])
+@pytest.mark.parametrize("head", ["linear", "convnext", "dpt"])
 def test_every_parameter_gets_a_gradient(head: str) -> None:
     model = tiny_model(head).train()
     window_backward(model)
@@ -233,7 +226,8 @@ def test_unknown_override_is_rejected() -> None:
         (dict(embed_dim=30, num_heads=4), "must be divisible by model.num_heads"),
         (dict(embed_dim=24, num_heads=4), "divisible by 4, got 6"),  # RoPE head dim 6
         (dict(head="unet"), "model.head must be one of"),
-        (dict(head="dpt", depth=2), "DPT head needs 4 encoder layers"),
+        (dict(head="dpt", dpt_layers=[0, 1, 2, 4]), r"model.dpt_layers must be 4 block indices in \[0, 4\)"),
+        (dict(head="dpt", dpt_layers=[0, 1, 3]), "model.dpt_layers must be 4 block indices"),
         (dict(temperature=0.0), "temperature must be > 0"),
         (dict(depth=0), "must be positive"),
     ],
@@ -247,17 +241,35 @@ def test_head_dim_not_divisible_by_4_is_fine_without_rope() -> None:
     model_config("demo", embed_dim=24, num_heads=4, pos_embed="cosine").validate()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ViTEncoder.forward collects return_layers in a dict keyed by layer, so repeated DPT layers "
-    "(dpt_layers=[0, 0, 1, 1] on a depth-2 encoder, accepted by ModelConfig.validate) give the head fewer "
-    "than 4 maps: IndexError in DPTHead.forward",
-)
-def test_dpt_head_with_repeated_layers() -> None:
-    model = tiny_model("dpt", depth=2, dpt_layers=[0, 0, 1, 1])
+def test_dpt_head_on_a_shallow_encoder_repeats_layers() -> None:
+    assert model_config("demo", depth=12).resolved_dpt_layers() == [2, 5, 8, 11]
+    assert model_config("demo", depth=4).resolved_dpt_layers() == [0, 1, 2, 3]
+    for depth in (1, 2, 3, 5, 7):
+        layers = model_config("demo", depth=depth).resolved_dpt_layers()
+        assert len(layers) == 4 and layers == sorted(layers) and layers[0] >= 0 and layers[-1] == depth - 1
+    model = tiny_model("dpt", depth=2, dpt_layers=[0, 0, 1, -1])
     with torch.no_grad():
         out = model(image(64, 96, batch=1))
-    assert out.shape == (1, NUM_CLASSES, 64, 96)
+    assert out.shape == (1, NUM_CLASSES, 64, 96) and torch.isfinite(out).all()
+
+
+def test_encoder_returns_requested_layers_in_order() -> None:
+    # Block outputs recomputed block by block; the last block's output is taken after the final norm.
+    encoder = tiny_model("linear", depth=3).encoder
+    img = image(32, 48)
+    with torch.no_grad():
+        final, pos, taken = encoder(img, None, return_layers=[-1, 0, 0, 1])
+        x, _ = encoder.patch_embed(img)
+        manual = []
+        for block in encoder.blocks:
+            x = block(x, pos)
+            manual.append(x)
+    assert len(taken) == 4
+    assert_close(final, encoder.norm(manual[2]), atol=1e-6)
+    assert_close(taken[0], final, atol=0, rtol=0)
+    assert_close(taken[1], manual[0], atol=1e-6)
+    assert_close(taken[2], manual[0], atol=1e-6)
+    assert_close(taken[3], manual[1], atol=1e-6)
 
 
 def vit_encoder_params(embed_dim: int, depth: int, mlp_ratio: float = 4.0, patch: int = 16) -> int:

@@ -158,11 +158,6 @@ def test_rejects_mismatched_token_counts() -> None:
         RoPE2D()(torch.randn(1, 2, 5, 8), torch.zeros(1, 3, 2, dtype=torch.long))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RoPE2D.forward does not check pos.shape[1] == x.shape[2]: pos (B, 1, 2) silently broadcasts one "
-    "position to all N tokens instead of raising",
-)
 def test_rejects_single_position_for_many_tokens() -> None:
     with pytest.raises((ValueError, RuntimeError)):
         RoPE2D()(torch.randn(1, 2, 5, 8), torch.ones(1, 1, 2, dtype=torch.long))

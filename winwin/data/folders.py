@@ -118,7 +118,8 @@ class SegmentationFolder(Dataset):
         return {"image": image, "label": label, "index": index % len(self.pairs), "path": str(image_path)}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, pairs={len(self)}, flip={self.flip})"
+        name = type(self).__name__
+        return f"{name}(root={str(self.root)!r}, split={self.split!r}, pairs={len(self)}, flip={self.flip})"
 
 
 class CityscapesSegmentation(SegmentationFolder):

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .palette import RGB
-from .synthetic_scene import NUM_CLASSES, Scene, SceneSpec, class_names, render_scene, sample_scene
+from .synthetic_scene import NUM_CLASSES, Scene, SceneSpec, check_fits, class_names, render_scene, sample_scene
 from .transforms import hflip, to_tensor_image
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
@@ -60,6 +60,7 @@ class SyntheticSegmentation(Dataset):
         if seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
         spec.validate()
+        check_fits((h, w), spec)
         self.split, self.length, self.image_hw, self.seed = split, int(length), (h, w), int(seed)
         self.flip, self.spec = flip, spec
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None

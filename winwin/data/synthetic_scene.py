@@ -82,6 +82,18 @@ def unit_px(image_hw: tuple[int, int]) -> float:
     return 16.0 * math.sqrt(image_hw[0] * image_hw[1] / (REFERENCE_HW[0] * REFERENCE_HW[1]))
 
 
+def check_fits(image_hw: tuple[int, int], spec: SceneSpec) -> None:
+    """Raise ValueError when the cue or the smallest object cannot fit in an image of this size."""
+    u, side = unit_px(image_hw), min(image_hw)
+    cue, smallest = 1.1 * spec.cue_size * u, spec.object_size[0] * u * math.sqrt(2)  # largest cue, tilted square
+    if max(cue, smallest) > side:
+        raise ValueError(
+            f"image_hw={tuple(image_hw)} is too elongated for the scene: one unit is {u:.1f} px, so the cue "
+            f"({cue:.0f} px) or the smallest object ({smallest:.0f} px) does not fit in {side} px; use an "
+            f"aspect ratio closer to {REFERENCE_HW[0]}x{REFERENCE_HW[1]} or a smaller spec.cue_size / object_size"
+        )
+
+
 def class_names() -> list[str]:
     return ["background", "cue"] + [f"{shape}-{hue}" for shape in SHAPES for hue in HUES]
 
@@ -129,7 +141,10 @@ def _interp_weights(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.n
     """Linear interpolation from n_in grid nodes to n_out pixel centres: (lo, hi, frac), each (n_out,)."""
     pos = (np.arange(n_out, dtype=np.float32) + 0.5) / n_out * (n_in - 1)
     lo = np.clip(np.floor(pos).astype(np.intp), 0, n_in - 2)
-    return lo, lo + 1, (pos - lo).astype(np.float32)
+    out = lo, lo + 1, (pos - lo).astype(np.float32)
+    for a in out:
+        a.flags.writeable = False  # shared through the cache
+    return out
 
 
 def _smooth_noise(
@@ -141,11 +156,18 @@ def _smooth_noise(
     the cores (and inside DataLoader workers).
     """
     gh, gw = max(grid_hw[0], 2), max(grid_hw[1], 2)
+    h, w = image_hw
     grid = rng.standard_normal((c, gh, gw), dtype=np.float32) * np.float32(std)  # scaled before the lerp
-    lo, hi, f = _interp_weights(image_hw[0], gh)
+    lo, hi, f = _interp_weights(h, gh)
     rows = grid[:, lo] + (grid[:, hi] - grid[:, lo]) * f[:, None]  # (c, H, gw)
-    lo, hi, f = _interp_weights(image_hw[1], gw)
-    return rows[:, :, lo] + (rows[:, :, hi] - rows[:, :, lo]) * f  # (c, H, W)
+    rows = rows.reshape(c * h, gw)
+    lo, hi, f = _interp_weights(w, gw)
+    out = np.take(rows, lo, axis=1)  # (c * H, W); take keeps C order, fancy indexing on the last axis does not
+    step = np.take(rows, hi, axis=1)
+    step -= out
+    step *= f
+    out += step
+    return out.reshape(c, h, w)
 
 
 def _local_grid(scene: Scene, cy: float, cx: float, half: float):

@@ -21,9 +21,9 @@ class DataConfig:
     root: str | None = None  # dataset folder (real datasets)
     train_split: str = "train"
     val_split: str = "val"
-    train_length: int = 2000  # synthetic: number of training images (cached in memory after first use)
+    train_length: int = 2000  # synthetic: number of training images
     val_length: int = 100  # synthetic: validation images
-    image_size: list[int] = field(default_factory=lambda: [192, 384])  # synthetic: (H, W) in pixels
+    image_size: list[int] | None = None  # (H, W) px: synthetic size (default 192x384); real data: resize on load
     max_train_items: int | None = None  # real data: use a subset
     max_val_items: int | None = None
     flip: bool = False  # random horizontal flips in training
@@ -193,7 +193,7 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"optim.layer_decay must be in (0, 1], got {o.layer_decay}")
     if o.warmup_steps < 0:
         raise ConfigError(f"optim.warmup_steps must be >= 0, got {o.warmup_steps}")
-    if len(cfg.data.image_size) != 2 or min(cfg.data.image_size) < 1:
+    if cfg.data.image_size is not None and (len(cfg.data.image_size) != 2 or min(cfg.data.image_size) < 1):
         raise ConfigError(f"data.image_size must be [H, W], got {cfg.data.image_size}")
     if cfg.windows.mode not in ("windows", "budget", "random_tokens", "full"):
         raise ConfigError(f"windows.mode must be windows, budget, random_tokens or full, got {cfg.windows.mode!r}")

@@ -25,10 +25,23 @@ from .runtime import resolve_device, setup_runtime
 
 
 def build_datasets(cfg: ExperimentConfig):
+    """(train, val) datasets of the experiment; synthetic data is generated, real data read from data.root."""
+    try:
+        return _build_datasets(cfg)
+    except (ValueError, FileNotFoundError) as e:
+        raise ConfigError(f"data: {e}") from None
+
+
+def _build_datasets(cfg: ExperimentConfig):
     d = cfg.data
-    common = dict(root=d.root, image_hw=tuple(d.image_size), seed=d.seed)
-    train_set = build_dataset(d.name, d.train_split, length=d.train_length, flip=d.flip, max_items=d.max_train_items, **common)
-    val_set = build_dataset(d.name, d.val_split, length=d.val_length, max_items=d.max_val_items, **common)
+    image_hw = tuple(d.image_size) if d.image_size is not None else None
+    if d.name == "synthetic":
+        common = dict(image_hw=image_hw, seed=d.seed)
+        train_set = build_dataset(d.name, d.train_split, length=d.train_length, flip=d.flip, **common)
+        val_set = build_dataset(d.name, d.val_split, length=d.val_length, **common)
+    else:
+        train_set = build_dataset(d.name, d.train_split, root=d.root, image_hw=image_hw, flip=d.flip, max_items=d.max_train_items)
+        val_set = build_dataset(d.name, d.val_split, root=d.root, image_hw=image_hw, max_items=d.max_val_items)
     return train_set, val_set
 
 

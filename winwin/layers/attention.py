@@ -18,7 +18,7 @@ from .rope import RoPE2D
 
 
 class Attention(nn.Module):
-    """Self-attention (``forward(x, pos)``) or cross-attention (``forward(x, pos, context, context_pos)``)."""
+    """Multi-head self-attention over tokens that carry their (y, x) positions: ``forward(x, pos)``."""
 
     def __init__(
         self,

@@ -86,8 +86,9 @@ class WindowSpec:
             return self.token_budget + self.extra_tokens
         return None
 
-    def draw_sizes(self, grid_hw: tuple[int, int], generator: torch.Generator) -> list[tuple[int, int]]:
-        """Budget mode: draw N, the total budget, each window's share and aspect ratio (h / w)."""
+    def draw_sizes(self, grid_hw: tuple[int, int], generator: torch.Generator | None) -> list[tuple[int, int]]:
+        """Budget mode: draw N, the total budget, each window's share and aspect ratio (h / w).
+        ``generator=None`` draws from torch's global RNG."""
         gh, gw = grid_hw
         lo, hi = self._budget_bounds()
         budget = int(torch.randint(lo, hi + 1, (1,), generator=generator))
@@ -119,7 +120,6 @@ class WindowSpec:
         if self.mode == "windows":
             sizes = self.window_sizes()
         else:
-            generator = generator if generator is not None else torch.Generator().manual_seed(int(torch.seed() % 2**31))
             sizes = self.draw_sizes(grid_hw, generator)
         return sample_windows(
             grid_hw, len(sizes), sizes, batch_size, generator, extra_tokens=self.extra_tokens, balance=self.balance

@@ -23,15 +23,17 @@ class ResidualConvUnit(nn.Module):
 
 
 class FusionBlock(nn.Module):
-    def __init__(self, features: int) -> None:
+    def __init__(self, features: int, with_skip: bool = True) -> None:
         super().__init__()
-        self.skip_unit = ResidualConvUnit(features)
+        self.skip_unit = ResidualConvUnit(features) if with_skip else None
         self.unit = ResidualConvUnit(features)
         self.out_conv = nn.Conv2d(features, features, 1)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
         """x, skip: (B, F, h, w) -> (B, F, *size)."""
-        if skip is not None:
+        if self.skip_unit is not None:
+            if skip is None:
+                raise ValueError("this fusion block expects a skip connection")
             x = x + self.skip_unit(skip)
         x = F.interpolate(self.unit(x), size=size, mode="bilinear", align_corners=False)
         return self.out_conv(x)
@@ -67,7 +69,7 @@ class DPTHead(nn.Module):
             nn.Sequential(nn.Conv2d(embed_dim, ch, 1), _resample(ch, ch, f), nn.Conv2d(ch, features, 3, padding=1, bias=False))
             for ch, f in zip(channels, self.FACTORS)
         )
-        self.fusion = nn.ModuleList(FusionBlock(features) for _ in range(4))
+        self.fusion = nn.ModuleList(FusionBlock(features, with_skip=i < 3) for i in range(4))  # deepest has no skip
         self.out = nn.Sequential(
             nn.Conv2d(features, features // 2, 3, padding=1),
             nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
