@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_bench_args(b)
     b.set_defaults(func=_bench)
+    from .bench_windows import add_windows_bench_args, run_windows_bench
+
+    b = bench.add_parser("windows", help="window sampler: time per batch and evenness of grid coverage")
+    add_windows_bench_args(b)
+    b.set_defaults(func=run_windows_bench)
     return parser
 
 

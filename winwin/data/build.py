@@ -33,12 +33,14 @@ def build_dataset(
     seed: int = 0,
     flip: bool = False,
     max_items: int | None = None,
+    cache: bool = False,
 ) -> SegmentationDataset:
     """Build a dataset by name.
 
     synthetic: ``length`` samples (default 1000) of ``image_hw`` (default 192x384) generated from ``seed``;
     ``root`` and ``max_items`` do not apply. cityscapes / bdd100k: read from ``root``; ``image_hw`` resizes
     on load, ``max_items`` takes an evenly spread subset; ``length`` and ``seed`` do not apply.
+    ``cache`` keeps generated synthetic samples in memory (uint8); real data is read from disk each time.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
@@ -50,7 +52,7 @@ def build_dataset(
         kwargs = {} if length is None else {"length": length}
         if image_hw is not None:
             kwargs["image_hw"] = image_hw
-        return SyntheticSegmentation(split, seed=seed, flip=flip, **kwargs)
+        return SyntheticSegmentation(split, seed=seed, flip=flip, cache=cache, **kwargs)
     if root is None:
         raise ValueError(f"dataset {name!r} is read from disk: pass root=<folder holding the {name} files>")
     if length is not None:
