@@ -8,20 +8,12 @@ import torch.nn.functional as F
 
 from winwin.models import DenseModel, create_model, list_models, model_config
 from winwin.windows import Windows, from_boxes, sample_windows
+from helpers import assert_close
 
 P = 16  # patch size of every registry model
 HEADS = ["linear", "convnext", "dpt"]
 POS_EMBEDS = ["rope", "cosine"]
 NUM_CLASSES = 5
-
-
-def assert_close(actual, expected, atol: float = 1e-6, rtol: float = 1e-5) -> None:
-    """torch.allclose with a readable failure (torch.testing.assert_close imports torch.distributed: slow)."""
-    actual, expected = torch.as_tensor(actual), torch.as_tensor(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    err = (actual.double() - expected.double()).abs()
-    bound = atol + rtol * expected.double().abs()
-    assert bool((err <= bound).all()), f"max abs error {err.max().item():.3g} (atol {atol}, rtol {rtol})"
 
 
 def tiny_model(head: str = "convnext", pos_embed: str = "rope", seed: int = 0, **overrides) -> DenseModel:

@@ -18,17 +18,9 @@ from winwin.windows import (
     max_windows_that_fit,
     sample_windows,
 )
+from helpers import assert_close
 
 FEW = settings(max_examples=25, deadline=None, derandomize=True)
-
-
-def assert_close(actual, expected, atol: float = 1e-6, rtol: float = 1e-5) -> None:
-    """torch.allclose with a readable failure (torch.testing.assert_close imports torch.distributed: slow)."""
-    actual, expected = torch.as_tensor(actual), torch.as_tensor(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    err = (actual.double() - expected.double()).abs()
-    bound = atol + rtol * expected.double().abs()
-    assert bool((err <= bound).all()), f"max abs error {err.max().item():.3g} (atol {atol}, rtol {rtol})"
 
 
 def occupancy(windows: Windows) -> torch.Tensor:
