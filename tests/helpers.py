@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from winwin.windows import Windows
+
 
 def assert_close(actual, expected, atol: float = 1e-6, rtol: float = 1e-5) -> None:
     """torch.allclose with a readable failure (torch.testing.assert_close imports torch.distributed: slow)."""
@@ -25,3 +27,41 @@ def assert_random_joint_flip(plain: dict, flipping) -> None:
         assert torch.equal(item["image"], plain["image"].flip(-1) if flipped else plain["image"])
         seen.add(flipped)
     assert seen == {True, False}
+
+
+def occupancy(windows: Windows) -> torch.Tensor:
+    """(B, gh, gw) number of windows covering each cell, counted box by box."""
+    gh, gw = windows.grid_hw
+    count = torch.zeros(windows.batch_size, gh, gw, dtype=torch.long)
+    for b, row in enumerate(windows.boxes.tolist()):
+        for top, left, h, w in row:
+            count[b, top : top + h, left : left + w] += 1
+    return count
+
+
+def expected_index(windows: Windows) -> torch.Tensor:
+    """(B, T_windows) flat indices y * gw + x, window after window, row-major inside each."""
+    gw = windows.grid_hw[1]
+    rows = []
+    for row in windows.boxes.tolist():
+        rows.append([(top + dy) * gw + (left + dx) for top, left, h, w in row for dy in range(h) for dx in range(w)])
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def assert_valid(windows: Windows, sizes: list[tuple[int, int]], batch_size: int) -> None:
+    """Boxes in the grid, of the requested sizes, non-overlapping; index and pos follow the boxes."""
+    gh, gw = windows.grid_hw
+    boxes = windows.boxes
+    assert boxes.shape == (batch_size, len(sizes), 4)
+    assert windows.sizes == sizes
+    assert (boxes[..., 2:] == torch.tensor(sizes)).all()
+    assert (boxes[..., 0] >= 0).all() and (boxes[..., 1] >= 0).all()
+    assert (boxes[..., 0] + boxes[..., 2] <= gh).all() and (boxes[..., 1] + boxes[..., 3] <= gw).all()
+    assert occupancy(windows).max() <= 1, "windows overlap"
+    n_win = sum(h * w for h, w in sizes)
+    assert windows.num_window_tokens == n_win
+    assert windows.index.shape == (batch_size, n_win + windows.num_extra)
+    assert torch.equal(windows.index[:, :n_win], expected_index(windows))
+    assert windows.pos.shape == (batch_size, windows.num_tokens, 2)
+    assert torch.equal(windows.pos[..., 0] * gw + windows.pos[..., 1], windows.index)
+    assert (windows.pos[..., 0] < gh).all() and (windows.pos[..., 1] < gw).all() and (windows.pos >= 0).all()

@@ -1,8 +1,6 @@
-"""Window sampling: validity of boxes, index/pos layout, reproducibility, coverage, errors, WindowSpec."""
+"""Window sampling: validity of boxes, index/pos layout, reproducibility, coverage, errors (WindowSpec: test_window_spec.py)."""
 
 from __future__ import annotations
-
-import re
 
 import pytest
 import torch
@@ -11,54 +9,15 @@ from hypothesis import strategies as st
 
 from winwin.windows import (
     Windows,
-    WindowSpec,
     coverage,
     crop_window_pixels,
     from_boxes,
     max_windows_that_fit,
     sample_windows,
 )
-from helpers import assert_close
+from helpers import assert_close, assert_valid, occupancy
 
 FEW = settings(max_examples=25, deadline=None, derandomize=True)
-
-
-def occupancy(windows: Windows) -> torch.Tensor:
-    """(B, gh, gw) number of windows covering each cell, counted box by box."""
-    gh, gw = windows.grid_hw
-    count = torch.zeros(windows.batch_size, gh, gw, dtype=torch.long)
-    for b, row in enumerate(windows.boxes.tolist()):
-        for top, left, h, w in row:
-            count[b, top : top + h, left : left + w] += 1
-    return count
-
-
-def expected_index(windows: Windows) -> torch.Tensor:
-    """(B, T_windows) flat indices y * gw + x, window after window, row-major inside each."""
-    gw = windows.grid_hw[1]
-    rows = []
-    for row in windows.boxes.tolist():
-        rows.append([(top + dy) * gw + (left + dx) for top, left, h, w in row for dy in range(h) for dx in range(w)])
-    return torch.tensor(rows, dtype=torch.long)
-
-
-def assert_valid(windows: Windows, sizes: list[tuple[int, int]], batch_size: int) -> None:
-    """Boxes in the grid, of the requested sizes, non-overlapping; index and pos follow the boxes."""
-    gh, gw = windows.grid_hw
-    boxes = windows.boxes
-    assert boxes.shape == (batch_size, len(sizes), 4)
-    assert windows.sizes == sizes
-    assert (boxes[..., 2:] == torch.tensor(sizes)).all()
-    assert (boxes[..., 0] >= 0).all() and (boxes[..., 1] >= 0).all()
-    assert (boxes[..., 0] + boxes[..., 2] <= gh).all() and (boxes[..., 1] + boxes[..., 3] <= gw).all()
-    assert occupancy(windows).max() <= 1, "windows overlap"
-    n_win = sum(h * w for h, w in sizes)
-    assert windows.num_window_tokens == n_win
-    assert windows.index.shape == (batch_size, n_win + windows.num_extra)
-    assert torch.equal(windows.index[:, :n_win], expected_index(windows))
-    assert windows.pos.shape == (batch_size, windows.num_tokens, 2)
-    assert torch.equal(windows.pos[..., 0] * gw + windows.pos[..., 1], windows.index)
-    assert (windows.pos[..., 0] < gh).all() and (windows.pos[..., 1] < gw).all() and (windows.pos >= 0).all()
 
 
 # --- validity ---------------------------------------------------------------------------------------------
@@ -328,108 +287,3 @@ def test_full_windows_cover_the_grid_in_row_major_order() -> None:
     assert w.boxes.tolist() == [[[0, 0, 3, 5]]] * 2
     assert w.index.tolist() == [list(range(15))] * 2
     assert w.to("cpu").grid_hw == (3, 5)
-
-
-# --- WindowSpec -------------------------------------------------------------------------------------------
-
-
-def test_spec_windows_mode_samples_the_configured_windows() -> None:
-    spec = WindowSpec(num_windows=3, window_size=[2, 4], extra_tokens=5)
-    spec.validate((10, 12))
-    w = spec.sample((10, 12), 4, torch.Generator().manual_seed(18))
-    assert_valid(w, [(2, 4)] * 3, 4)
-    assert spec.num_tokens() == w.num_tokens == 29
-    explicit = WindowSpec(sizes=[[5, 5], [3, 2]])
-    assert explicit.sample((10, 12), 2).sizes == [(5, 5), (3, 2)]
-
-
-def test_spec_budget_mode_draws_sizes_in_grid_around_budget() -> None:
-    grid = (16, 20)
-    spec = WindowSpec(mode="budget", token_budget=60, num_windows_choices=[1, 2, 3], aspect_range=[0.5, 2.0])
-    spec.validate(grid)
-    gen = torch.Generator().manual_seed(19)
-    counts = set()
-    for _ in range(40):
-        sizes = spec.draw_sizes(grid, gen)
-        counts.add(len(sizes))
-        assert 1 <= len(sizes) <= 3
-        assert all(1 <= h <= grid[0] and 1 <= w <= grid[1] for h, w in sizes)
-        total = sum(h * w for h, w in sizes)
-        assert 0.6 * 60 <= total <= 1.4 * 60, sizes
-    assert counts == {1, 2, 3}
-    w = spec.sample(grid, 3, gen)
-    assert_valid(w, w.sizes, 3)
-    assert spec.num_tokens() is None
-
-
-def test_spec_budget_range_is_respected() -> None:
-    grid = (20, 20)
-    spec = WindowSpec(mode="budget", budget_range=[20, 80], num_windows=2)
-    gen = torch.Generator().manual_seed(20)
-    totals = [sum(h * w for h, w in spec.draw_sizes(grid, gen)) for _ in range(60)]
-    assert min(totals) >= 0.6 * 20 and max(totals) <= 1.4 * 80
-    assert max(totals) - min(totals) > 20  # the budget actually varies
-
-
-@pytest.mark.parametrize("grid, aspect", [((5, 40), 4.0), ((40, 5), 0.25)])
-def test_spec_budget_windows_clamped_to_small_grid(grid, aspect) -> None:
-    # A tall (h/w = 4) or wide (h/w = 1/4) 30-token window does not fit a 5-token side: it is clamped.
-    spec = WindowSpec(mode="budget", token_budget=30, num_windows=1, aspect_range=[aspect, aspect])
-    ((h, w),) = spec.draw_sizes(grid, torch.Generator().manual_seed(21))
-    assert h <= grid[0] and w <= grid[1]
-    assert (h, w)[grid.index(5)] == 5  # clamped to the short side of the grid
-
-
-def test_spec_budget_mode_without_generator_respects_global_seed() -> None:
-    spec = WindowSpec(mode="budget", token_budget=40, num_windows_choices=[1, 2, 3])
-    runs = []
-    with torch.random.fork_rng(devices=[]):  # keep the re-seeding away from the other tests
-        for _ in range(2):
-            torch.manual_seed(0)
-            w = spec.sample((10, 12), 2)
-            runs.append((w.boxes, torch.rand(4)))
-    assert torch.equal(runs[0][0], runs[1][0])
-    assert torch.equal(runs[0][1], runs[1][1])
-
-
-def test_spec_windows_mode_without_generator_respects_global_seed() -> None:
-    spec = WindowSpec(num_windows=2, window_size=[3, 3])
-    torch.manual_seed(0)
-    a = spec.sample((10, 12), 4)
-    torch.manual_seed(0)
-    b = spec.sample((10, 12), 4)
-    assert torch.equal(a.boxes, b.boxes)
-
-
-def test_spec_random_tokens_mode() -> None:
-    spec = WindowSpec(mode="random_tokens", token_budget=25, extra_tokens=4)
-    spec.validate((8, 8))
-    w = spec.sample((8, 8), 3, torch.Generator().manual_seed(22))
-    assert w.num_tokens == spec.num_tokens() == 29
-    assert all(len(set(r)) == 29 for r in w.index.tolist())
-
-
-def test_spec_full_mode_returns_none() -> None:
-    spec = WindowSpec(mode="full")
-    spec.validate((4, 4))
-    assert spec.sample((4, 4), 2) is None
-    assert spec.num_tokens() is None
-
-
-def test_spec_validate_errors() -> None:
-    with pytest.raises(ValueError, match=re.escape("windows.mode must be one of") + ".*'crops'"):
-        WindowSpec(mode="crops").validate((10, 10))
-    with pytest.raises(ValueError, match="at most 4 fit"):
-        WindowSpec(num_windows=5, window_size=[5, 5]).validate((10, 10))
-    with pytest.raises(ValueError, match="largest window"):
-        WindowSpec(num_windows=1, window_size=[11, 2]).validate((10, 10))
-    with pytest.raises(ValueError, match="budget_range"):
-        WindowSpec(mode="budget", budget_range=[30, 10]).validate((10, 10))
-    with pytest.raises(ValueError, match="at most 50 tokens"):
-        WindowSpec(mode="budget", token_budget=80).validate((10, 10))
-    with pytest.raises(ValueError, match="max_share_ratio"):
-        WindowSpec(mode="budget", token_budget=20, max_share_ratio=0.5).validate((10, 10))
-    with pytest.raises(ValueError, match="aspect_range"):
-        WindowSpec(mode="budget", token_budget=20, aspect_range=[2.0, 1.0]).validate((10, 10))
-    with pytest.raises(ValueError, match="exceed"):
-        WindowSpec(mode="random_tokens", token_budget=90, extra_tokens=20).validate((10, 10))
