@@ -100,11 +100,12 @@ def _free_corners(occupied: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 def _place(
-    occupied: torch.Tensor, sizes: list[Size], order: list[int], balance: bool, generator: torch.Generator | None
+    batch: int, grid_hw: Size, sizes: list[Size], order: list[int], balance: bool,
+    generator: torch.Generator | None, device: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Place windows in ``order`` on (B, H, W) occupancy. Returns boxes (B, N, 4) and ok (B,) bool."""
-    B, H, W = occupied.shape
-    device = occupied.device
+    """Place windows in ``order`` on an empty grid, one after the other. Returns boxes (B, N, 4), ok (B,) bool."""
+    B, (H, W) = batch, grid_hw
+    occupied = torch.zeros(B, H, W, dtype=torch.bool, device=device)
     boxes = torch.zeros(B, len(sizes), 4, dtype=torch.long, device=device)
     ok = torch.ones(B, dtype=torch.bool, device=device)
     for i in order:
@@ -187,8 +188,7 @@ def sample_windows(
     boxes = torch.zeros(batch_size, num_windows, 4, dtype=torch.long, device=device)
     todo = torch.arange(batch_size, device=device)
     for _ in range(max_tries):
-        empty = torch.zeros(len(todo), gh, gw, dtype=torch.bool, device=device)
-        placed, ok = _place(empty, sizes, order, balance, generator)
+        placed, ok = _place(len(todo), (gh, gw), sizes, order, balance, generator, device)
         boxes[todo[ok]] = placed[ok]
         todo = todo[~ok]
         if len(todo) == 0:
