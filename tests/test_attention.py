@@ -1,4 +1,4 @@
-"""Attention: the softmax temperature multiplies the 1/sqrt(D) logit scale, globally and per head."""
+"""Attention: the softmax temperature multiplies the 1/sqrt(D) logit scale, shared or per head."""
 
 from __future__ import annotations
 
@@ -63,22 +63,24 @@ def test_temperature_changes_the_output() -> None:
     assert (hot - default).abs().max() > 1e-2
 
 
-def test_per_head_log_temperature_is_a_per_head_scale() -> None:
+def test_per_head_temperature_replaces_the_shared_one() -> None:
     attn = make_attention()
-    attn.temperature = 1.5
+    attn.temperature = 1.5  # ignored once per-head temperatures exist
     param = attn.enable_head_temperature()
     per_head = torch.tensor([0.4, 2.2])
     with torch.no_grad():
         param.copy_(per_head.log())
     x, pos = make_inputs(seed=1)
     with torch.no_grad():
-        expected = manual_attention(attn, x, pos, 1.5 * per_head)
+        expected = manual_attention(attn, x, pos, per_head)
         got = attn(x, pos)
         # Heads get different scales: applying either scale to both heads gives another answer.
-        wrong = manual_attention(attn, x, pos, torch.full((2,), 1.5 * 0.4))
+        wrong = manual_attention(attn, x, pos, torch.full((2,), 0.4))
     assert_close(got, expected, atol=1e-5, rtol=1e-4)
     assert (got - wrong).abs().max() > 1e-3
-    assert_close(attn.scale_factor(), 1.5 * per_head)
+    assert_close(attn.scale_factor(), per_head)
+    assert attn.disable_head_temperature() is param
+    assert attn.scale_factor() == 1.5 and not any(p is param for p in attn.parameters())
 
 
 def test_head_temperature_init_sets_exp_of_parameter() -> None:
@@ -87,6 +89,27 @@ def test_head_temperature_init_sets_exp_of_parameter() -> None:
     assert isinstance(param, torch.nn.Parameter) and param.shape == (2,)
     assert_close(param.detach().exp(), torch.full((2,), 2.0))
     assert any(p is param for p in attn.parameters())
+    attn.temperature = 0.8
+    assert_close(attn.enable_head_temperature().detach().exp(), torch.full((2,), 0.8))  # default: the shared value
+    with pytest.raises(ValueError, match="must be > 0"):
+        attn.enable_head_temperature(init=0.0)
+
+
+@pytest.mark.parametrize("rope", [True, False])
+def test_temperature_one_is_exactly_the_default_scale(rope: bool) -> None:
+    # Multiplier 1 must be the untuned model bit for bit: SDPA with its own default scale 1/sqrt(D).
+    attn = make_attention(rope)
+    x, pos = make_inputs(seed=4)
+    with torch.no_grad():
+        q, k, v = attn.qkv(x).reshape(2, 10, 3, 2, 16).permute(2, 0, 3, 1, 4)  # each (B, h, N, D)
+        if rope:
+            q, k = attn.rope(q, pos), attn.rope(k, pos)
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v)  # (B, h, N, D), default scale
+        expected = attn.proj(out.transpose(1, 2).reshape(2, 10, 32))
+        attn.temperature = 1.0
+        assert torch.equal(attn(x, pos), expected)
+        attn.enable_head_temperature(init=1.0)
+        assert torch.equal(attn(x, pos), expected)
 
 
 def test_temperature_one_and_head_init_one_equal_default() -> None:
@@ -118,7 +141,7 @@ def test_model_temperatures_reach_every_attention_layer() -> None:
                          head_temperatures=[[0.5, 2.0], [1.0, 3.0]])
     layers = model.attention_layers()
     assert len(layers) == 2
-    assert_close(layers[0].scale_factor(), torch.tensor([0.85, 3.4]))
-    assert_close(layers[1].scale_factor(), torch.tensor([1.7, 5.1]))
+    assert_close(layers[0].scale_factor(), torch.tensor([0.5, 2.0]))
+    assert_close(layers[1].scale_factor(), torch.tensor([1.0, 3.0]))
     model.set_temperature(0.5)
-    assert all(a.temperature == 0.5 for a in layers)
+    assert all(a.scale_factor() == 0.5 for a in layers)

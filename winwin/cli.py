@@ -1,4 +1,4 @@
-"""The ``winwin`` command: train / eval / predict / bench."""
+"""The ``winwin`` command: train / eval / predict / calibrate / diagnose / bench."""
 
 from __future__ import annotations
 
@@ -29,12 +29,17 @@ def _eval(args) -> None:
     device = resolve_device(args.device)
     model, info = load_checkpoint(ckpt, device)
     _, val_set = build_datasets(cfg)
-    temperature = args.temperature  # None: the checkpoint's calibrated value (model.temperature)
-    metrics = evaluate_segmentation(model, val_set, device, args.batch_size, temperature)
-    metrics["temperature"] = temperature if temperature is not None else model.config.temperature
+    from .models.temperature import describe_temperature, format_temperature, temperature_override
+
+    with temperature_override(model, args.temperature):  # None: the checkpoint's calibrated temperature(s)
+        used = describe_temperature(model)
+    metrics = evaluate_segmentation(model, val_set, device, args.batch_size, args.temperature)
+    metrics["temperature"] = used["temperature"] if used["mode"] == "shared" else "per_head"
+    if used["mode"] == "per_head":
+        metrics["head_temperatures"] = used["head_temperatures"]
     metrics["checkpoint"] = str(ckpt)
     print(f"mIoU {metrics['miou']:.4f}  pixel acc {metrics['pixel_acc']:.4f}  loss {metrics['loss']:.4f}  "
-          f"({metrics['images']} images at full resolution, temperature {metrics['temperature']:g})")
+          f"({metrics['images']} images at full resolution, {format_temperature(used)})")
     if args.output:
         atomic_write_text(Path(args.output), json.dumps(metrics, indent=2))
 
@@ -50,6 +55,40 @@ def _predict(args) -> None:
     palette = info.get("palette")  # the training dataset's colours, saved with the checkpoint
     labels = predict_file(model, args.image, args.output, palette, args.temperature)
     print(f"wrote {args.output} ({labels.shape[0]}x{labels.shape[1]}, classes present: {sorted(set(labels.flatten().tolist()))})")
+
+
+def _calibrate(args) -> None:
+    from .engine.calibrate import DEFAULT_SWEEP, parse_sweep
+    from .engine.calibrate_run import run_calibration
+    from .engine.resolve import resolve_run
+    from .engine.runtime import resolve_device, setup_runtime
+
+    sweep = args.sweep if args.sweep is not None or args.learn else DEFAULT_SWEEP  # neither flag: the sweep
+    try:
+        temperatures = parse_sweep(sweep) if sweep is not None else None
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    for name in ("images", "batch_size", "steps"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"error: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not args.lr > 0:
+        raise SystemExit(f"error: --lr must be > 0, got {args.lr}")
+    ckpt, cfg = resolve_run(args.checkpoint, args.config)
+    if cfg is None:
+        raise SystemExit(f"error: cannot find the experiment config of {args.checkpoint}; pass --config CONFIG.yaml")
+    setup_runtime(args.seed)
+    run_calibration(ckpt, cfg, sweep=temperatures, learn=args.learn, images=args.images, batch_size=args.batch_size,
+                    steps=args.steps, lr=args.lr, device=resolve_device(args.device),
+                    out_dir=Path(args.out) if args.out else None, seed=args.seed, progress=not args.quiet)
+
+
+def _diagnose(args) -> None:
+    from .analysis.self_attention import run_self_attention
+
+    try:
+        run_self_attention(args)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def _bench(args) -> None:
@@ -84,6 +123,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser("calibrate", help="tune the attention softmax temperature of a checkpoint for full-resolution inputs")
+    p.add_argument("checkpoint", help="run folder or checkpoint; the result is stored in its JSON config")
+    p.add_argument("--sweep", nargs="?", const="0.5:1.5:0.05", metavar="START:STOP:STEP",
+                   help="one multiplier for every attention layer, minimising the full-resolution training loss "
+                        "(default 0.5:1.5:0.05; the default action when --learn is not given)")
+    p.add_argument("--learn", action="store_true",
+                   help="learn one temperature per head with every weight frozen (after the sweep when both are given)")
+    p.add_argument("--images", type=int, default=100, help="training images the sweep is measured on (evenly spread)")
+    p.add_argument("--steps", type=int, default=200, help="--learn: optimisation steps")
+    p.add_argument("--lr", type=float, default=0.01, help="--learn: Adam learning rate of the log-temperatures")
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", help="experiment YAML (default: the run's config.yaml)")
+    p.add_argument("--out", help="folder for the curves (default: <run>/calibration)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_calibrate)
+
+    p = sub.add_parser("diagnose", help="diagnostics")
+    diag = p.add_subparsers(dest="diagnose", required=True)
+    d = diag.add_parser("self-attention", help="Appendix D, Fig. 7: self-attention probability vs number of tokens "
+                                               "with constant query-key products, and the temperature that matches them")
+    from .analysis.self_attention import add_self_attention_args
+
+    add_self_attention_args(d)
+    d.set_defaults(func=_diagnose)
 
     p = sub.add_parser("bench", help="benchmarks")
     bench = p.add_subparsers(dest="bench", required=True)

@@ -11,7 +11,7 @@ from PIL import Image
 from .data.palette import colorize, make_palette
 from .data.transforms import load_image
 from .engine.checkpoint import atomic_write
-from .engine.evaluate import temperature_override
+from .models.temperature import temperature_override
 from .models import DenseModel
 
 

@@ -62,6 +62,17 @@ def read_checkpoint_info(path: str | Path) -> dict:
     return json.loads(meta.read_text())
 
 
+def update_checkpoint_info(path: str | Path, model_config: ModelConfig, **entries) -> dict:
+    """Rewrite a checkpoint's JSON (atomically) with a new model config and extra entries; the weights
+    file is left untouched. Returns the new info."""
+    _, meta = checkpoint_paths(path)
+    info = read_checkpoint_info(path)
+    info["model"] = asdict(model_config)
+    info.update(entries)
+    atomic_write_text(meta, json.dumps(info, indent=2))
+    return info
+
+
 def model_config_from_dict(d: dict) -> ModelConfig:
     known = {f.name for f in fields(ModelConfig)}
     unknown = sorted(set(d) - known)
@@ -77,6 +88,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     model = build_model(model_config_from_dict(info["model"]))
     state = load_file(str(weights), device=str(device))
     missing, unexpected = model.load_state_dict(state, strict=False)
+    # Learned per-head temperatures live in the JSON config (calibration never rewrites the weights file).
+    missing = [k for k in missing if not k.endswith(".log_temperature")]
     if missing or unexpected:
         raise ValueError(f"checkpoint {weights} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
     return model.to(device), info

@@ -26,25 +26,25 @@ from .runtime import resolve_device, setup_runtime
 
 def build_datasets(cfg: ExperimentConfig):
     """(train, val) datasets of the experiment; synthetic data is generated, real data read from data.root."""
-    try:
-        return _build_datasets(cfg)
-    except (ValueError, FileNotFoundError) as e:
-        raise ConfigError(f"data: {e}") from None
+    # Cached synthetic training set: generated once, then each epoch costs only the normalisation (FINDINGS:
+    # keep data generation off the critical path).
+    return (build_split(cfg, cfg.data.train_split, flip=cfg.data.flip, cache=True),
+            build_split(cfg, cfg.data.val_split))
 
 
-def _build_datasets(cfg: ExperimentConfig):
+def build_split(cfg: ExperimentConfig, split: str, *, flip: bool = False, cache: bool = False):
+    """One split of the experiment's dataset (the training split's or the validation split's settings)."""
     d = cfg.data
     image_hw = tuple(d.image_size) if d.image_size is not None else None
-    if d.name == "synthetic":
-        common = dict(image_hw=image_hw, seed=d.seed)
-        # Cached: generated once, then each epoch costs only the normalisation (FINDINGS: keep data generation
-        # off the critical path).
-        train_set = build_dataset(d.name, d.train_split, length=d.train_length, flip=d.flip, cache=True, **common)
-        val_set = build_dataset(d.name, d.val_split, length=d.val_length, **common)
-    else:
-        train_set = build_dataset(d.name, d.train_split, root=d.root, image_hw=image_hw, flip=d.flip, max_items=d.max_train_items)
-        val_set = build_dataset(d.name, d.val_split, root=d.root, image_hw=image_hw, max_items=d.max_val_items)
-    return train_set, val_set
+    is_train = split == d.train_split
+    try:
+        if d.name == "synthetic":
+            length = d.train_length if is_train else d.val_length
+            return build_dataset(d.name, split, length=length, image_hw=image_hw, seed=d.seed, flip=flip, cache=cache)
+        max_items = d.max_train_items if is_train else d.max_val_items
+        return build_dataset(d.name, split, root=d.root, image_hw=image_hw, flip=flip, max_items=max_items)
+    except (ValueError, FileNotFoundError) as e:
+        raise ConfigError(f"data: {e}") from None
 
 
 def check_against_data(cfg: ExperimentConfig, train_set) -> tuple[int, int]:

@@ -2,8 +2,9 @@
 
 The paper (Sec. 3, Appendix D) re-tunes the softmax temperature when the token count grows from training
 windows to the full image. Here the temperature is a multiplier of the default 1/sqrt(D) scale of the
-attention logits: ``logits = temperature * q.k / sqrt(D)``. It is the product of a global float
-(``temperature``) and, optionally, one learnable per-head factor exp(log_temperature[h]) (calibration).
+attention logits: ``logits = temperature * q.k / sqrt(D)``. It is either one float shared by the heads
+(``temperature``, the swept value) or, once per-head temperatures are enabled, one learnable factor per head
+``exp(log_temperature[h])`` (the learned calibration), which then replaces the shared float.
 """
 
 from __future__ import annotations
@@ -42,17 +43,27 @@ class Attention(nn.Module):
         self.temperature = 1.0  # global multiplier of 1 / sqrt(head_dim); a plain float, set by calibration
         self.log_temperature: nn.Parameter | None = None  # (heads,), created by enable_head_temperature()
 
-    def enable_head_temperature(self, init: float = 1.0) -> nn.Parameter:
-        """Create (or reset) one learnable log-temperature per head, initialised to log(init)."""
+    def enable_head_temperature(self, init: float | None = None) -> nn.Parameter:
+        """Create (or reset) one learnable log-temperature per head, initialised to log(init); ``init=None``
+        starts every head from the shared ``temperature``. From now on the per-head values are used."""
+        init = self.temperature if init is None else init
+        if init <= 0:
+            raise ValueError(f"a temperature must be > 0, got {init}")
         value = torch.full((self.num_heads,), math.log(init), device=self.qkv.weight.device)
         self.log_temperature = nn.Parameter(value)
         return self.log_temperature
 
+    def disable_head_temperature(self) -> nn.Parameter | None:
+        """Drop the per-head temperatures (back to the shared float); returns them."""
+        param = self.log_temperature
+        self.log_temperature = None
+        return param
+
     def scale_factor(self) -> torch.Tensor | float:
-        """The multiplier of 1/sqrt(D): a float, or (heads,) when per-head temperatures are enabled."""
+        """The multiplier of 1/sqrt(D): the shared float, or (heads,) when per-head temperatures are enabled."""
         if self.log_temperature is None:
             return self.temperature
-        return self.temperature * self.log_temperature.exp()
+        return self.log_temperature.exp()
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """x: (B, N, C); pos: (B, N, 2) integer (y, x). Returns (B, N, C)."""
@@ -77,4 +88,5 @@ class Attention(nn.Module):
         return F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=scale)
 
     def extra_repr(self) -> str:
-        return f"heads={self.num_heads}, head_dim={self.head_dim}, temperature={self.temperature:g}"
+        t = "per-head" if self.log_temperature is not None else f"{self.temperature:g}"
+        return f"heads={self.num_heads}, head_dim={self.head_dim}, temperature={t}"

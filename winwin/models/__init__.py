@@ -2,7 +2,7 @@
 
 from .config import ModelConfig
 from .encoder import ViTEncoder
-from .registry import ARCHS, apply_head_temperatures, build_model, create_model, list_models, model_config
+from .registry import ARCHS, build_model, create_model, list_models, model_config
 from .segmenter import DenseModel
 
 __all__ = [
@@ -10,7 +10,6 @@ __all__ = [
     "DenseModel",
     "ModelConfig",
     "ViTEncoder",
-    "apply_head_temperatures",
     "build_model",
     "create_model",
     "list_models",

@@ -26,8 +26,9 @@ class ModelConfig:
     head_depth: int = 2  # ConvNeXt blocks
     dpt_layers: list[int] | None = None  # DPT: 4 encoder blocks; None = evenly spaced, last one = final
     dpt_features: int = 64
-    temperature: float = 1.0  # attention scale multiplier used at full resolution (set by calibration)
-    head_temperatures: list[list[float]] | None = field(default=None)  # learned per-head factors, per layer
+    temperature: float = 1.0  # attention scale multiplier at full resolution, every layer (`winwin calibrate --sweep`)
+    # learned per-head multipliers, one row per attention layer (`winwin calibrate --learn`); replace `temperature`
+    head_temperatures: list[list[float]] | None = field(default=None)
 
     def validate(self) -> None:
         if self.head not in HEADS:
@@ -39,8 +40,10 @@ class ModelConfig:
             raise ValueError(f"RoPE2D needs a head dimension divisible by 4, got {head_dim}")
         if self.patch_size < 1 or self.depth < 1 or self.num_classes < 1:
             raise ValueError("model.patch_size, model.depth and model.num_classes must be positive")
-        if self.temperature <= 0:
+        if not self.temperature > 0:
             raise ValueError(f"model.temperature must be > 0, got {self.temperature}")
+        if self.head_temperatures is not None and not all(v > 0 for row in self.head_temperatures for v in row):
+            raise ValueError(f"model.head_temperatures must all be > 0, got {self.head_temperatures}")
         if self.dpt_layers is not None and (len(self.dpt_layers) != 4 or not all(-self.depth <= i < self.depth for i in self.dpt_layers)):
             raise ValueError(f"model.dpt_layers must be 4 block indices in [0, {self.depth}), got {self.dpt_layers}")
 

@@ -10,6 +10,7 @@ from .config import ModelConfig
 from .encoder import ViTEncoder
 from .heads import ConvNeXtHead, DPTHead, LinearHead
 from .segmenter import DenseModel
+from .temperature import set_head_temperatures, set_temperature
 
 # Encoder sizes: ViT-Tiny/Small/Base (Dosovitskiy et al.; the paper uses Base), plus a CPU-sized "demo".
 ARCHS: dict[str, dict] = {
@@ -59,21 +60,10 @@ def build_model(cfg: ModelConfig) -> DenseModel:
     else:
         head = DPTHead(cfg.embed_dim, cfg.num_classes, cfg.patch_size, cfg.resolved_dpt_layers(), features=cfg.dpt_features)
     model = DenseModel(cfg, encoder, head)
-    model.set_temperature(cfg.temperature)
+    set_temperature(model, cfg.temperature)
     if cfg.head_temperatures is not None:
-        apply_head_temperatures(model, cfg.head_temperatures)
+        set_head_temperatures(model, cfg.head_temperatures)
     return model
-
-
-def apply_head_temperatures(model: DenseModel, values: list[list[float]]) -> None:
-    layers = model.attention_layers()
-    if len(values) != len(layers):
-        raise ValueError(f"{len(values)} per-head temperature rows for {len(layers)} attention layers")
-    for attn, row in zip(layers, values):
-        if len(row) != attn.num_heads:
-            raise ValueError(f"{len(row)} per-head temperatures for a layer with {attn.num_heads} heads")
-        param = attn.enable_head_temperature()
-        param.data.copy_(param.new_tensor(row).log())
 
 
 def create_model(name: str, **overrides) -> DenseModel:

@@ -11,6 +11,7 @@ from ..layers import Attention
 from ..windows import Windows
 from .config import ModelConfig
 from .encoder import ViTEncoder
+from .temperature import attention_layers, set_temperature
 
 
 class DenseModel(nn.Module):
@@ -28,11 +29,11 @@ class DenseModel(nn.Module):
 
     def attention_layers(self) -> list[Attention]:
         """Every attention module of the model (the temperature applies to all of them)."""
-        return [m for m in self.modules() if isinstance(m, Attention)]
+        return attention_layers(self)
 
     def set_temperature(self, value: float) -> None:
-        for attn in self.attention_layers():
-            attn.temperature = float(value)
+        """One attention temperature everywhere (drops learned per-head values)."""
+        set_temperature(self, value)
 
     def grid_size(self, hw: tuple[int, int]) -> tuple[int, int]:
         return self.encoder.patch_embed.grid_size(hw)

@@ -1,0 +1,1 @@
+"""Analyses of the Win-Win mechanisms (e.g. ``self_attention``: Appendix D's softmax-temperature diagnostic)."""
