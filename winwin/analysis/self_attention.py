@@ -262,7 +262,8 @@ def run_self_attention(args: argparse.Namespace) -> None:
     grid, window = parse_hw(args.grid), parse_hw(args.window_size)
     r = diagnose(grid, args.windows, window, args.head_dim, args.logit, args.rope_base, args.seed)
     json_path = plot_self_attention(r, args.output)
-    print(f"self-attention diagnostic: {r['train_tokens']} training tokens ({args.windows} windows of "
+    plural = "s" if args.windows != 1 else ""
+    print(f"self-attention diagnostic: {r['train_tokens']} training tokens ({args.windows} window{plural} of "
           f"{window[0]}x{window[1]}) vs {r['full_tokens']} full-grid tokens ({grid[0]}x{grid[1]}), query at {tuple(r['query_yx'])}")
     print(f"self-probability {r['p_self_train']:.4f} (training, tau 1) -> {r['p_self_full']:.4f} (full, tau 1); "
           f"matching temperature {r['tau_match']:.4f} -> {r['p_self_full_matched']:.4f}")
