@@ -221,3 +221,18 @@ def test_calibrate_errors(run, capsys):
     assert main(["calibrate", str(run / "nowhere")]) == 2
     assert "checkpoint needs both" in capsys.readouterr().err
     assert not (run / "calibration").exists()  # nothing written before the inputs were checked
+
+
+def test_select_by_miou_keeps_the_highest_metric():
+    curve = [{"temperature": 0.7, "loss": 1.0, "miou": 0.2}, {"temperature": 1.4, "loss": 2.0, "miou": 0.3}]
+    assert best_temperature(curve, "loss")["temperature"] == 0.7
+    assert best_temperature(curve, "miou")["temperature"] == 1.4
+    with pytest.raises(ValueError, match="unknown selection criterion"):
+        best_temperature(curve, "accuracy")
+
+
+def test_calibrate_warns_when_the_best_is_at_the_edge(run, capsys):
+    assert main(["calibrate", str(run), "--sweep", "1:1.5:0.5", "--select", "miou", "--images", "2", "--quiet", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    info = read_json(run / "checkpoints" / "last.json")["calibration"]["sweep"]
+    assert info["criterion"] == "miou" and info["at_edge"] and "edge of the sweep" in out

@@ -77,7 +77,7 @@ def _calibrate(args) -> None:
     if cfg is None:
         raise SystemExit(f"error: cannot find the experiment config of {args.checkpoint}; pass --config CONFIG.yaml")
     setup_runtime(args.seed)
-    run_calibration(ckpt, cfg, sweep=temperatures, learn=args.learn, images=args.images, batch_size=args.batch_size,
+    run_calibration(ckpt, cfg, sweep=temperatures, learn=args.learn, select=args.select, images=args.images, batch_size=args.batch_size,
                     steps=args.steps, lr=args.lr, device=resolve_device(args.device),
                     out_dir=Path(args.out) if args.out else None, seed=args.seed, progress=not args.quiet)
 
@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 0.5:1.5:0.05; the default action when --learn is not given)")
     p.add_argument("--learn", action="store_true",
                    help="learn one temperature per head with every weight frozen (after the sweep when both are given)")
+    p.add_argument("--select", choices=("loss", "miou"), default="loss",
+                   help="--sweep: keep the multiplier with the lowest training loss (the paper's choice) or the highest mIoU")
     p.add_argument("--images", type=int, default=100, help="training images the sweep is measured on (evenly spread)")
     p.add_argument("--steps", type=int, default=200, help="--learn: optimisation steps")
     p.add_argument("--lr", type=float, default=0.01, help="--learn: Adam learning rate of the log-temperatures")

@@ -82,9 +82,15 @@ def sweep_temperature(
     return [{"temperature": t, **s.compute()} for t, s in zip(temperatures, scores)]
 
 
+SELECT = {"loss": 1.0, "miou": -1.0}  # criterion -> sign: the loss is minimised, the mIoU maximised
+
+
 def best_temperature(curve: list[dict], key: str = "loss") -> dict:
-    """The row with the lowest ``key`` (ties: the value closest to 1, i.e. the least change)."""
-    return min(curve, key=lambda r: (r[key], abs(math.log(r["temperature"]))))
+    """The row with the lowest loss (``key="loss"``, the paper's choice, App. D) or the highest mIoU
+    (``key="miou"``); ties go to the value closest to 1, i.e. the least change."""
+    if key not in SELECT:
+        raise ValueError(f"unknown selection criterion {key!r}; use one of {sorted(SELECT)}")
+    return min(curve, key=lambda r: (SELECT[key] * r[key], abs(math.log(r["temperature"]))))
 
 
 def _batches(loader: DataLoader):

@@ -17,7 +17,7 @@ def _save(fig: Figure, path: Path) -> None:
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
-def plot_sweep(curve: list[dict], best: dict, path: Path, title: str) -> None:
+def plot_sweep(curve: list[dict], best: dict, path: Path, title: str, criterion: str = "loss") -> None:
     """Training loss (left axis) and mIoU (right axis) against the temperature multiplier."""
     t = [r["temperature"] for r in curve]
     fig = Figure(figsize=(6.4, 3.8), dpi=110)
@@ -27,8 +27,8 @@ def plot_sweep(curve: list[dict], best: dict, path: Path, title: str) -> None:
     ax.set_ylabel("full-resolution training loss", color="tab:blue")
     ax.axvline(1.0, color="gray", ls=":", lw=1)
     ax.axvline(best["temperature"], color="tab:red", ls="--", lw=1)
-    ax.annotate(f"best {best['temperature']:g}", (best["temperature"], best["loss"]), color="tab:red",
-                textcoords="offset points", xytext=(5, 8), fontsize=8)
+    ax.annotate(f"selected {best['temperature']:g} ({criterion})", (best["temperature"], 0.02), color="tab:red",
+                xycoords=("data", "axes fraction"), textcoords="offset points", xytext=(-4, 0), ha="right", fontsize=8)
     right = ax.twinx()
     right.plot(t, [r["miou"] for r in curve], "s-", color="tab:orange", ms=3)
     right.set_ylabel("mIoU", color="tab:orange")

@@ -42,6 +42,7 @@ def run_calibration(
     *,
     sweep: list[float] | None,
     learn: bool,
+    select: str = "loss",
     images: int = 100,
     batch_size: int = 2,
     steps: int = 200,
@@ -70,18 +71,18 @@ def run_calibration(
 
     if sweep is not None:
         curve = sweep_temperature(model, subset, sweep, device, batch_size, bf16, progress)
-        best = best_temperature(curve, "loss")
+        best = best_temperature(curve, select)
         atomic_write_text(out_dir / "sweep.csv", _csv(curve, ["temperature", "loss", "miou", "pixel_acc", "mean_acc"]))
         plot_sweep(curve, best, out_dir / "sweep.png",
-                   f"{len(subset)} {cfg.data.name} training images at full resolution ({hw[0]}x{hw[1]} px)")
+                   f"{len(subset)} {cfg.data.name} training images at full resolution ({hw[0]}x{hw[1]} px)", select)
         set_temperature(model, best["temperature"])
         config = replace(config, temperature=best["temperature"], head_temperatures=None)
-        summary["sweep"] = {"temperatures": [sweep[0], sweep[-1], len(sweep)], "criterion": "loss",
+        summary["sweep"] = {"temperatures": [sweep[0], sweep[-1], len(sweep)], "criterion": select,
                             "best": best["temperature"], "loss": best["loss"], "miou": best["miou"],
                             "at_1": next((r for r in curve if r["temperature"] == 1.0), None)}
         at_edge = len(sweep) > 1 and best["temperature"] in (sweep[0], sweep[-1])
         summary["sweep"]["at_edge"] = at_edge
-        print(f"sweep: best temperature {best['temperature']:g} (loss {best['loss']:.4f}, mIoU {best['miou']:.4f}) "
+        print(f"sweep: best temperature by {select} {best['temperature']:g} (loss {best['loss']:.4f}, mIoU {best['miou']:.4f}) "
               f"-> {out_dir / 'sweep.csv'}, sweep.png")
         if at_edge:
             print(f"warning: the lowest loss is at the edge of the sweep ({sweep[0]:g} to {sweep[-1]:g}); "
