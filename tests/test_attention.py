@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from winwin.layers import Attention, RoPE2D
+from winwin.layers import Attention, CrossAttention, RoPE2D
 from winwin.models import create_model
+from winwin.models.temperature import attention_layers, enable_head_temperatures, set_temperature
 from helpers import assert_close
 
 
@@ -145,3 +146,47 @@ def test_model_temperatures_reach_every_attention_layer() -> None:
     assert_close(layers[1].scale_factor(), torch.tensor([1.0, 3.0]))
     model.set_temperature(0.5)
     assert all(a.scale_factor() == 0.5 for a in layers)
+
+
+def manual_cross_attention(attn: CrossAttention, x, pos, mem, mem_pos, head_scale: torch.Tensor) -> torch.Tensor:
+    """softmax(head_scale[h] * q.k / sqrt(D)) v with q from x and k, v from mem, written out."""
+    B, Nq, C = x.shape
+    h, D = attn.num_heads, attn.head_dim
+    q = attn.q(x).reshape(B, Nq, h, D).transpose(1, 2)  # (B, h, Nq, D)
+    k, v = (t.reshape(B, mem.shape[1], h, D).transpose(1, 2) for t in attn.kv(mem).chunk(2, dim=-1))  # (B, h, Nk, D)
+    q, k = attn.rope(q, pos), attn.rope(k, mem_pos)
+    logits = q @ k.transpose(-2, -1) / math.sqrt(D) * head_scale[None, :, None, None]  # (B, h, Nq, Nk)
+    return attn.proj((logits.softmax(-1) @ v).transpose(1, 2).reshape(B, Nq, C))
+
+
+@pytest.mark.parametrize("per_head", [False, True])
+def test_cross_attention_temperature(per_head: bool) -> None:
+    torch.manual_seed(0)
+    attn = CrossAttention(32, num_heads=2, rope=RoPE2D()).eval()
+    with torch.no_grad():
+        attn.kv.weight.mul_(3.0)
+        attn.q.weight.mul_(3.0)
+    x, pos = make_inputs(seed=5, N=6)
+    mem, mem_pos = make_inputs(seed=6, N=11)
+    scale = torch.tensor([0.6, 1.7]) if per_head else torch.full((2,), 1.4)
+    with torch.no_grad():
+        if per_head:
+            attn.enable_head_temperature().copy_(scale.log())
+        else:
+            attn.temperature = 1.4
+        got = attn(x, pos, mem, mem_pos)
+        expected = manual_cross_attention(attn, x, pos, mem, mem_pos, scale)
+        untuned = manual_cross_attention(attn, x, pos, mem, mem_pos, torch.ones(2))
+    assert got.shape == (2, 6, 32)
+    assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    assert (got - untuned).abs().max() > 1e-3
+
+
+def test_model_temperature_reaches_cross_attention_layers() -> None:
+    # A decoder with self- and cross-attention (as the binocular flow model will have) is calibrated as a whole.
+    model = torch.nn.ModuleDict({"self": Attention(32, 2), "cross": CrossAttention(32, 4)})
+    set_temperature(model, 0.8)
+    assert [a.scale_factor() for a in attention_layers(model)] == [0.8, 0.8]
+    params = enable_head_temperatures(model)
+    assert [p.shape for p in params] == [(2,), (4,)]
+    assert_close(torch.cat([p.detach().exp() for p in params]), torch.full((6,), 0.8))

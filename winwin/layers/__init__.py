@@ -1,6 +1,6 @@
 """Torch-only building blocks of winwin's ViTs. Imports nothing else of winwin."""
 
-from .attention import Attention
+from .attention import Attention, AttentionBase, CrossAttention
 from .block import Block
 from .drop import DropPath, drop_path
 from .mlp import Mlp
@@ -10,7 +10,9 @@ from .rope import RoPE2D
 
 __all__ = [
     "Attention",
+    "AttentionBase",
     "Block",
+    "CrossAttention",
     "DropPath",
     "Mlp",
     "PatchEmbed",

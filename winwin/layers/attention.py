@@ -1,4 +1,4 @@
-"""Multi-head attention with RoPE and a first-class softmax temperature.
+"""Multi-head self- and cross-attention with RoPE and a first-class softmax temperature.
 
 The paper (Sec. 3, Appendix D) re-tunes the softmax temperature when the token count grows from training
 windows to the full image. Here the temperature is a multiplier of the default 1/sqrt(D) scale of the
@@ -18,30 +18,38 @@ from torch import nn
 from .rope import RoPE2D
 
 
-class Attention(nn.Module):
-    """Multi-head self-attention over tokens that carry their (y, x) positions: ``forward(x, pos)``."""
+class AttentionBase(nn.Module):
+    """What self- and cross-attention share: heads, the output projection, optional RoPE, and the softmax
+    temperature (one float, or one learnable value per head). Subclasses project their inputs to q, k, v
+    and call ``_attend``; calibration finds every attention layer through this class."""
 
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        qkv_bias: bool = True,
-        rope: RoPE2D | None = None,
-        attn_drop: float = 0.0,
-        proj_drop: float = 0.0,
-    ) -> None:
+    def __init__(self, dim: int, num_heads: int, rope: RoPE2D | None = None, attn_drop: float = 0.0,
+                 proj_drop: float = 0.0) -> None:
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
         self.attn_drop = attn_drop
-        self.proj_drop = nn.Dropout(proj_drop)
+        self.proj_drop_p = proj_drop
         self.rope = rope
         self.temperature = 1.0  # global multiplier of 1 / sqrt(head_dim); a plain float, set by calibration
         self.log_temperature: nn.Parameter | None = None  # (heads,), created by enable_head_temperature()
+
+    def _add_output_projection(self, dim: int) -> None:
+        """Called by subclasses after their input projections (keeps parameter order and init order)."""
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(self.proj_drop_p)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, C) -> (B, h, N, D)."""
+        B, N, _ = x.shape
+        return x.reshape(B, N, self.num_heads, self.head_dim).transpose(1, 2)  # (B, h, N, D)
+
+    def _merge(self, out: torch.Tensor) -> torch.Tensor:
+        """(B, h, N, D) -> projected (B, N, C)."""
+        B, h, N, D = out.shape
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, N, h * D)))  # (B, N, C)
 
     def enable_head_temperature(self, init: float | None = None) -> nn.Parameter:
         """Create (or reset) one learnable log-temperature per head, initialised to log(init); ``init=None``
@@ -49,7 +57,7 @@ class Attention(nn.Module):
         init = self.temperature if init is None else init
         if init <= 0:
             raise ValueError(f"a temperature must be > 0, got {init}")
-        value = torch.full((self.num_heads,), math.log(init), device=self.qkv.weight.device)
+        value = torch.full((self.num_heads,), math.log(init), device=self.proj.weight.device)
         self.log_temperature = nn.Parameter(value)
         return self.log_temperature
 
@@ -65,17 +73,6 @@ class Attention(nn.Module):
             return self.temperature
         return self.log_temperature.exp()
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        """x: (B, N, C); pos: (B, N, 2) integer (y, x). Returns (B, N, C)."""
-        B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, B, h, N, D)
-        q, k, v = qkv.unbind(0)  # each (B, h, N, D)
-        if self.rope is not None:
-            q, k = self.rope(q, pos), self.rope(k, pos)
-        out = self._attend(q, k, v)  # (B, h, N, D)
-        out = out.transpose(1, 2).reshape(B, N, C)  # (B, N, C)
-        return self.proj_drop(self.proj(out))
-
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """q: (B, h, Nq, D), k, v: (B, h, Nk, D) -> (B, h, Nq, D) through SDPA (fused kernels on GPU)."""
         factor = self.scale_factor()
@@ -90,3 +87,42 @@ class Attention(nn.Module):
     def extra_repr(self) -> str:
         t = "per-head" if self.log_temperature is not None else f"{self.temperature:g}"
         return f"heads={self.num_heads}, head_dim={self.head_dim}, temperature={t}"
+
+
+class Attention(AttentionBase):
+    """Multi-head self-attention over tokens that carry their (y, x) positions: ``forward(x, pos)``."""
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, rope: RoPE2D | None = None,
+                 attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
+        super().__init__(dim, num_heads, rope, attn_drop, proj_drop)
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self._add_output_projection(dim)
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """x: (B, N, C); pos: (B, N, 2) integer (y, x). Returns (B, N, C)."""
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, B, h, N, D)
+        q, k, v = qkv.unbind(0)  # each (B, h, N, D)
+        if self.rope is not None:
+            q, k = self.rope(q, pos), self.rope(k, pos)
+        return self._merge(self._attend(q, k, v))  # (B, N, C)
+
+
+class CrossAttention(AttentionBase):
+    """Multi-head cross-attention from query tokens to memory tokens (e.g. the second frame's, CroCo's
+    decoder), each with their own positions: ``forward(x, pos, mem, mem_pos)``."""
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, rope: RoPE2D | None = None,
+                 attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
+        super().__init__(dim, num_heads, rope, attn_drop, proj_drop)
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
+        self._add_output_projection(dim)
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, mem: torch.Tensor, mem_pos: torch.Tensor) -> torch.Tensor:
+        """x: (B, Nq, C), pos: (B, Nq, 2); mem: (B, Nk, C), mem_pos: (B, Nk, 2). Returns (B, Nq, C)."""
+        q = self._heads(self.q(x))  # (B, h, Nq, D)
+        k, v = (self._heads(t) for t in self.kv(mem).chunk(2, dim=-1))  # each (B, h, Nk, D)
+        if self.rope is not None:
+            q, k = self.rope(q, pos), self.rope(k, mem_pos)
+        return self._merge(self._attend(q, k, v))  # (B, Nq, C)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers import Attention
+from ..layers import AttentionBase
 from ..windows import Windows
 from .config import ModelConfig
 from .encoder import ViTEncoder
@@ -27,7 +27,7 @@ class DenseModel(nn.Module):
     def patch_size(self) -> int:
         return self.encoder.patch_size
 
-    def attention_layers(self) -> list[Attention]:
+    def attention_layers(self) -> list[AttentionBase]:
         """Every attention module of the model (the temperature applies to all of them)."""
         return attention_layers(self)
 

@@ -14,12 +14,12 @@ from typing import Iterator
 
 from torch import nn
 
-from ..layers import Attention
+from ..layers import AttentionBase
 
 
-def attention_layers(model: nn.Module) -> list[Attention]:
+def attention_layers(model: nn.Module) -> list[AttentionBase]:
     """Every attention module of ``model``, in module order (self- and cross-attention alike)."""
-    return [m for m in model.modules() if isinstance(m, Attention)]
+    return [m for m in model.modules() if isinstance(m, AttentionBase)]
 
 
 def set_temperature(model: nn.Module, value: float) -> None:
