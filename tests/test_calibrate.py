@@ -236,3 +236,32 @@ def test_calibrate_warns_when_the_best_is_at_the_edge(run, capsys):
     out = capsys.readouterr().out
     info = read_json(run / "checkpoints" / "last.json")["calibration"]["sweep"]
     assert info["criterion"] == "miou" and info["at_edge"] and "edge of the sweep" in out
+
+
+def test_predict_uses_the_stored_per_head_temperatures(run, tmp_path):
+    from PIL import Image
+
+    from winwin.data.transforms import load_image
+    from winwin.infer import predict_labels
+
+    model, info = load_checkpoint(run / "checkpoints" / "last")
+    values = [[0.2, 5.0], [4.0, 0.3]]  # far from 1, so the labels depend on them
+    with torch.no_grad():  # sharper attention than after 3 training steps
+        for attn in model.attention_layers():
+            attn.qkv.weight.mul_(6.0)
+    set_head_temperatures(model, values)
+    model.config.head_temperatures = values
+    save_checkpoint(run / "checkpoints" / "last", model, step=3, extra={"palette": info["palette"]})
+    rng = np.random.default_rng(0)
+    image = tmp_path / "in.png"
+    Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(image)
+    out = tmp_path / "out.png"
+    assert main(["predict", str(run), str(image), "-o", str(out), "--device", "cpu"]) == 0
+    written = np.array(Image.open(out).convert("RGB"))
+    x = load_image(image)
+    with torch.no_grad():
+        tuned = predict_labels(model, x)
+        untuned = predict_labels(model, x, temperature=1.0)
+    palette = np.array(info["palette"], dtype=np.uint8)
+    assert np.array_equal(written, palette[tuned.numpy()])
+    assert not torch.equal(tuned, untuned)
