@@ -142,14 +142,20 @@ def shifted_pair(seed: int = 0) -> tuple[torch.Tensor, Windows, torch.Tensor, Wi
     return canvases[0], at_origin, canvases[1], shifted
 
 
+@torch.no_grad()
+def run_shifted_pair(model) -> list[tuple]:
+    """(encoder features, positions, per-window outputs) for the content at the origin, then shifted."""
+    img_a, win_a, img_b, win_b = shifted_pair()
+    out = []
+    for img, win in ((img_a, win_a), (img_b, win_b)):
+        feats, pos, _ = model.encoder(img, win)
+        out.append((feats, pos, model.forward_windows(img, win)))
+    return out
+
+
 @pytest.mark.parametrize("head", ["linear", "convnext"])
 def test_rope_model_is_translation_invariant(head: str) -> None:
-    model = tiny_model(head, "rope")
-    img_a, win_a, img_b, win_b = shifted_pair()
-    with torch.no_grad():
-        feats_a, pos_a, _ = model.encoder(img_a, win_a)
-        feats_b, pos_b, _ = model.encoder(img_b, win_b)
-        outs_a, outs_b = model.forward_windows(img_a, win_a), model.forward_windows(img_b, win_b)
+    (feats_a, pos_a, outs_a), (feats_b, pos_b, outs_b) = run_shifted_pair(tiny_model(head, "rope"))
     assert torch.equal(pos_b - pos_a, torch.tensor([2, 3]).expand_as(pos_a))  # the positions did move
     assert_close(feats_b, feats_a, atol=1e-4, rtol=1e-4)
     for a, b in zip(outs_a, outs_b):
@@ -159,12 +165,7 @@ def test_rope_model_is_translation_invariant(head: str) -> None:
 @pytest.mark.parametrize("head", ["linear", "convnext"])
 def test_cosine_model_is_not_translation_invariant(head: str) -> None:
     # Control: the same shift changes an absolute position embedding's outputs.
-    model = tiny_model(head, "cosine")
-    img_a, win_a, img_b, win_b = shifted_pair()
-    with torch.no_grad():
-        feats_a, _, _ = model.encoder(img_a, win_a)
-        feats_b, _, _ = model.encoder(img_b, win_b)
-        outs_a, outs_b = model.forward_windows(img_a, win_a), model.forward_windows(img_b, win_b)
+    (feats_a, _, outs_a), (feats_b, _, outs_b) = run_shifted_pair(tiny_model(head, "cosine"))
     assert (feats_a - feats_b).abs().max() > 1e-2
     assert all((a - b).abs().max() > 1e-3 for a, b in zip(outs_a, outs_b))
 

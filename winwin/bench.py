@@ -46,7 +46,7 @@ def _worker(spec: dict) -> dict:
     import torch
 
     from .engine.optim import build_optimizer
-    from .engine.runtime import resolve_device
+    from .engine.runtime import autocast, resolve_device
     from .tasks import window_loss
     from .windows import sample_windows
 
@@ -63,13 +63,13 @@ def _worker(spec: dict) -> dict:
     labels = torch.randint(0, 19, (B, H, W), device=device)
     grid = model.grid_size((H, W))
     gen = torch.Generator().manual_seed(0)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=spec["precision"] == "bf16")
+    mixed = autocast("cuda", spec["precision"] == "bf16")
 
     def step() -> None:
         windows = None
         if spec["mode"] != "full":
             windows = sample_windows(grid, spec["num_windows"], tuple(spec["window_hw"]), B, gen).to(device)
-        with autocast:
+        with mixed:
             loss = window_loss(model, images, labels, windows)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -12,7 +12,6 @@ softmax statistics. With every weight fixed, two calibrations on full-resolution
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -20,10 +19,12 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from ..models import DenseModel
-from ..models.temperature import enable_head_temperatures, head_temperatures, temperature_override
+from ..models.temperature import enable_head_temperatures, temperature_override
 from ..tasks import full_loss
 from .evaluate import SegmentationScore
 from .optim import lr_at, set_lr
+from .runtime import autocast
+from .train import endless
 
 DEFAULT_SWEEP = "0.5:1.5:0.05"
 
@@ -54,10 +55,6 @@ class CalibrationImages(Subset):
         super().__init__(dataset, indices)
 
 
-def _autocast(device: torch.device, bf16: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-
-
 @torch.no_grad()
 def sweep_temperature(
     model: DenseModel,
@@ -77,7 +74,7 @@ def sweep_temperature(
     for batch in tqdm(loader, desc="sweep", disable=not progress, leave=False):
         images, labels = batch["image"].to(device), batch["label"].to(device)
         for t, score in zip(temperatures, scores):
-            with temperature_override(model, t), _autocast(device, bf16):
+            with temperature_override(model, t), autocast(device.type, bf16):
                 score.update(model(images), labels)  # (B, K, H, W)
     return [{"temperature": t, **s.compute()} for t, s in zip(temperatures, scores)]
 
@@ -91,11 +88,6 @@ def best_temperature(curve: list[dict], key: str = "loss") -> dict:
     if key not in SELECT:
         raise ValueError(f"unknown selection criterion {key!r}; use one of {sorted(SELECT)}")
     return min(curve, key=lambda r: (SELECT[key] * r[key], abs(math.log(r["temperature"]))))
-
-
-def _batches(loader: DataLoader):
-    while True:
-        yield from loader
 
 
 def learn_head_temperatures(
@@ -130,7 +122,7 @@ def learn_head_temperatures(
                         generator=torch.Generator().manual_seed(seed))
     if len(loader) == 0:
         raise ValueError(f"batch_size {batch_size} is larger than the {len(dataset)} calibration images")
-    batches, log = _batches(loader), []
+    batches, log = endless(loader), []
     bar = tqdm(range(steps), desc="learn temperatures", disable=not progress, dynamic_ncols=True)
     try:
         for step in bar:
@@ -138,7 +130,7 @@ def learn_head_temperatures(
             images, labels = batch["image"].to(device), batch["label"].to(device)
             step_lr = lr_at(step, steps, lr, 0, lr / 10)
             set_lr(optimizer, step_lr)
-            with _autocast(device, bf16):
+            with autocast(device.type, bf16):
                 loss = full_loss(model, images, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -160,10 +152,3 @@ def _check_only_temperatures_changed(model: DenseModel, before: dict[str, torch.
                if name in before and not name.endswith("log_temperature") and not torch.equal(p.detach(), before[name])]
     if changed:
         raise RuntimeError(f"temperature calibration changed frozen parameters: {changed[:5]}")
-
-
-def learned_temperatures(model: DenseModel) -> list[list[float]]:
-    values = head_temperatures(model)
-    if values is None:
-        raise RuntimeError("the model has no per-head temperatures; run learn_head_temperatures first")
-    return values

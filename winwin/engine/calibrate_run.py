@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from ..models.temperature import describe_temperature, format_temperature, set_temperature
-from .calibrate import CalibrationImages, best_temperature, learn_head_temperatures, learned_temperatures, sweep_temperature
+from ..models.temperature import describe_temperature, format_temperature, head_temperatures, set_temperature
+from .calibrate import CalibrationImages, best_temperature, learn_head_temperatures, sweep_temperature
 from .calibrate_plots import plot_learning, plot_sweep
 from .checkpoint import atomic_write_text, checkpoint_paths, load_checkpoint, read_checkpoint_info, update_checkpoint_info
 from .config import ConfigError, ExperimentConfig
@@ -93,7 +93,7 @@ def run_calibration(
         start = evaluate_segmentation(model, subset, device, batch_size, progress=False)
         log = learn_head_temperatures(model, train_set, steps, lr, batch_size, device, seed, bf16, progress)
         end = evaluate_segmentation(model, subset, device, batch_size, progress=False)
-        values = learned_temperatures(model)
+        values = head_temperatures(model)  # (layers, heads), just learned
         atomic_write_text(out_dir / "learn.csv", _csv(log, ["step", "loss", "lr", "mean", "min", "max"]))
         atomic_write_text(out_dir / "head_temperatures.json", json.dumps(values, indent=1))
         plot_learning(log, values, init, out_dir / "learn.png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import torch
@@ -15,6 +16,11 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for but CUDA is not available; use device=cpu")
     return device
+
+
+def autocast(device_type: str, bf16: bool) -> AbstractContextManager:
+    """bf16 autocast on ``device_type`` when asked for, else a no-op context (fp32)."""
+    return torch.autocast(device_type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
 def setup_runtime(seed: int, threads: int = 0) -> None:

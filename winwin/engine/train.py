@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -21,7 +20,7 @@ from .config import ConfigError, ExperimentConfig, dump_config
 from .evaluate import evaluate_segmentation
 from .optim import build_optimizer, clip_gradients, lr_at, set_lr
 from .report import write_report
-from .runtime import resolve_device, setup_runtime
+from .runtime import autocast, resolve_device, setup_runtime
 
 
 def build_datasets(cfg: ExperimentConfig):
@@ -73,7 +72,8 @@ def make_run_dir(cfg: ExperimentConfig) -> Path:
     return run_dir
 
 
-def _batches(loader: DataLoader):
+def endless(loader: DataLoader):
+    """Batches of ``loader``, epoch after epoch."""
     while True:
         yield from loader
 
@@ -114,11 +114,11 @@ def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
     if len(loader) == 0:
         raise ConfigError(f"train.batch_size {t.batch_size} is larger than the training set ({len(train_set)} images)")
     window_gen = torch.Generator().manual_seed(t.seed + 1 + start)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if t.precision == "bf16" else nullcontext()
+    mixed = autocast(device.type, t.precision == "bf16")
 
     model.train()
     log_path = run_dir / "log.jsonl"
-    batches = _batches(loader)
+    batches = endless(loader)
     bar = tqdm(range(start, t.steps), initial=start, total=t.steps, desc=cfg.name, disable=not progress, dynamic_ncols=True)
     tic, seen, loss_avg = time.perf_counter(), 0, None
     for step in bar:
@@ -130,7 +130,7 @@ def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
             windows = windows.to(device)
         lr = lr_at(step, t.steps, o.lr, o.warmup_steps, o.min_lr)
         set_lr(optimizer, lr)
-        with autocast:
+        with mixed:
             loss = window_loss(model, images, labels, windows)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {float(loss)} at step {step}; lower optim.lr or check the data")

@@ -23,23 +23,21 @@ class AttentionBase(nn.Module):
     temperature (one float, or one learnable value per head). Subclasses project their inputs to q, k, v
     and call ``_attend``; calibration finds every attention layer through this class."""
 
-    def __init__(self, dim: int, num_heads: int, rope: RoPE2D | None = None, attn_drop: float = 0.0,
-                 proj_drop: float = 0.0) -> None:
+    def __init__(self, dim: int, num_heads: int, rope: RoPE2D | None = None, attn_drop: float = 0.0) -> None:
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.attn_drop = attn_drop
-        self.proj_drop_p = proj_drop
         self.rope = rope
         self.temperature = 1.0  # global multiplier of 1 / sqrt(head_dim); a plain float, set by calibration
         self.log_temperature: nn.Parameter | None = None  # (heads,), created by enable_head_temperature()
 
-    def _add_output_projection(self, dim: int) -> None:
+    def _add_output_projection(self, dim: int, proj_drop: float) -> None:
         """Called by subclasses after their input projections (keeps parameter order and init order)."""
         self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(self.proj_drop_p)
+        self.proj_drop = nn.Dropout(proj_drop)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """(B, N, C) -> (B, h, N, D)."""
@@ -94,9 +92,9 @@ class Attention(AttentionBase):
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, rope: RoPE2D | None = None,
                  attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
-        super().__init__(dim, num_heads, rope, attn_drop, proj_drop)
+        super().__init__(dim, num_heads, rope, attn_drop)
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self._add_output_projection(dim)
+        self._add_output_projection(dim, proj_drop)
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """x: (B, N, C); pos: (B, N, 2) integer (y, x). Returns (B, N, C)."""
@@ -114,10 +112,10 @@ class CrossAttention(AttentionBase):
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, rope: RoPE2D | None = None,
                  attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
-        super().__init__(dim, num_heads, rope, attn_drop, proj_drop)
+        super().__init__(dim, num_heads, rope, attn_drop)
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
-        self._add_output_projection(dim)
+        self._add_output_projection(dim, proj_drop)
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor, mem: torch.Tensor, mem_pos: torch.Tensor) -> torch.Tensor:
         """x: (B, Nq, C), pos: (B, Nq, 2); mem: (B, Nk, C), mem_pos: (B, Nk, 2). Returns (B, Nq, C)."""
