@@ -69,8 +69,8 @@ def assert_valid(windows: Windows, sizes: list[tuple[int, int]], batch_size: int
 
 # A tiny end-to-end experiment (train -> checkpoint -> eval) as key=value overrides, seconds on one core.
 TINY = [
-    "model.arch=demo", "model.embed_dim=32", "model.num_heads=2", "model.depth=2", "model.head_dim=8",
-    "model.num_classes=8", "windows.num_windows=2", "windows.window_size=[2, 2]",
+    "model.arch=demo", "model.embed_dim=32", "model.num_heads=2", "model.depth=2", "model.head_width=8",
+    "task.num_classes=8", "windows.num_windows=2", "windows.window_size=[2, 2]",
     "data.image_size=[64, 96]", "data.train_length=4", "data.val_length=2",
     "train.steps=3", "train.batch_size=2", "train.log_every=1", "train.ckpt_every=2", "train.threads=1",
     "optim.warmup_steps=1", "optim.lr=0.001",

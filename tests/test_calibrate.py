@@ -17,19 +17,28 @@ from winwin.engine.calibrate import (
     best_temperature,
     learn_head_temperatures,
     parse_sweep,
+    selection_key,
     sweep_temperature,
 )
 from winwin.engine.checkpoint import load_checkpoint, save_checkpoint
 from winwin.engine.config import load_config
-from winwin.engine.evaluate import evaluate_segmentation
+from winwin.engine.evaluate import evaluate
 from winwin.engine.train import train
 from winwin.models import create_model
 from winwin.models.temperature import head_temperatures, set_head_temperatures, temperature_override
+from winwin.tasks.segmentation import SegmentationSettings, SegmentationTask
 from helpers import TINY, assert_close
 
 
+SEG = SegmentationTask(SegmentationSettings(num_classes=8))
+
+
+def evaluate_segmentation(model, dataset, **kw):
+    return evaluate(SEG, model, dataset, **kw)
+
+
 def tiny_model():
-    model = create_model("demo", embed_dim=32, num_heads=2, depth=2, head_dim=8, head="convnext", num_classes=8)
+    model = create_model("demo", embed_dim=32, num_heads=2, depth=2, head_width=8, head="convnext", out_channels=8)
     with torch.no_grad():  # sharper attention than the default init, so temperatures matter
         for attn in model.attention_layers():
             attn.qkv.weight.mul_(4.0)
@@ -96,7 +105,7 @@ def test_sweep_equals_one_eval_per_temperature_and_leaves_the_model_as_is(images
     model = tiny_model()
     set_head_temperatures(model, [[0.7, 1.3], [1.1, 0.9]])  # the sweep overrides these, then restores them
     temps = [0.5, 1.0, 2.0]
-    curve = sweep_temperature(model, images, temps, batch_size=3, progress=False)
+    curve = sweep_temperature(SEG, model, images, temps, batch_size=3, progress=False)
     assert [r["temperature"] for r in curve] == temps
     for row, t in zip(curve, temps):
         ref = evaluate_segmentation(model, images, batch_size=1, temperature=t, progress=False)
@@ -119,7 +128,7 @@ def test_learning_changes_only_the_temperatures(images):
     model = tiny_model()
     model.set_temperature(0.8)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    log = learn_head_temperatures(model, images, steps=4, lr=0.05, batch_size=2, progress=False)
+    log = learn_head_temperatures(SEG, model, images, steps=4, lr=0.05, batch_size=2, progress=False)
     after = model.state_dict()
     weights = [k for k in before]
     assert weights and all(torch.equal(after[k], before[k]) for k in weights)  # every weight bit-identical
@@ -134,7 +143,7 @@ def test_learning_changes_only_the_temperatures(images):
 def test_learning_starts_from_the_shared_temperature(images):
     model = tiny_model()
     model.set_temperature(1.3)
-    log = learn_head_temperatures(model, images, steps=1, lr=1e-6, batch_size=2, progress=False)
+    log = learn_head_temperatures(SEG, model, images, steps=1, lr=1e-6, batch_size=2, progress=False)
     assert log[0]["min"] == pytest.approx(1.3, rel=1e-4) and log[0]["max"] == pytest.approx(1.3, rel=1e-4)
 
 
@@ -226,9 +235,10 @@ def test_calibrate_errors(run, capsys):
 def test_select_by_miou_keeps_the_highest_metric():
     curve = [{"temperature": 0.7, "loss": 1.0, "miou": 0.2}, {"temperature": 1.4, "loss": 2.0, "miou": 0.3}]
     assert best_temperature(curve, "loss")["temperature"] == 0.7
-    assert best_temperature(curve, "miou")["temperature"] == 1.4
+    assert best_temperature(curve, "miou", higher_is_better=True)["temperature"] == 1.4
+    assert selection_key(SEG, "metric") == ("miou", True) == selection_key(SEG, "miou")
     with pytest.raises(ValueError, match="unknown selection criterion"):
-        best_temperature(curve, "accuracy")
+        selection_key(SEG, "accuracy")
 
 
 def test_calibrate_warns_when_the_best_is_at_the_edge(run, capsys):
@@ -242,7 +252,7 @@ def test_predict_uses_the_stored_per_head_temperatures(run, tmp_path):
     from PIL import Image
 
     from winwin.data.transforms import load_image
-    from winwin.infer import predict_labels
+    from winwin.inference import full_resolution
 
     model, info = load_checkpoint(run / "checkpoints" / "last")
     values = [[0.2, 5.0], [4.0, 0.3]]  # far from 1, so the labels depend on them
@@ -251,17 +261,15 @@ def test_predict_uses_the_stored_per_head_temperatures(run, tmp_path):
             attn.qkv.weight.mul_(6.0)
     set_head_temperatures(model, values)
     model.config.head_temperatures = values
-    save_checkpoint(run / "checkpoints" / "last", model, step=3, extra={"palette": info["palette"]})
+    save_checkpoint(run / "checkpoints" / "last", model, step=3, task=SegmentationTask(SEG.settings, info["task"]["info"]))
     rng = np.random.default_rng(0)
     image = tmp_path / "in.png"
     Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(image)
     out = tmp_path / "out.png"
     assert main(["predict", str(run), str(image), "-o", str(out), "--device", "cpu"]) == 0
-    written = np.array(Image.open(out).convert("RGB"))
-    x = load_image(image)
-    with torch.no_grad():
-        tuned = predict_labels(model, x)
-        untuned = predict_labels(model, x, temperature=1.0)
-    palette = np.array(info["palette"], dtype=np.uint8)
-    assert np.array_equal(written, palette[tuned.numpy()])
+    written = np.array(Image.open(out))  # a palette PNG: the pixel values are the class ids
+    x = load_image(image)[None]
+    tuned = full_resolution(model, [x]).argmax(1)[0]
+    untuned = full_resolution(model, [x], temperature=1.0).argmax(1)[0]
+    assert np.array_equal(written, tuned.numpy())
     assert not torch.equal(tuned, untuned)

@@ -18,9 +18,9 @@ NUM_CLASSES = 5
 
 def tiny_model(head: str = "convnext", pos_embed: str = "rope", seed: int = 0, **overrides) -> DenseModel:
     torch.manual_seed(seed)
-    settings = dict(embed_dim=32, depth=4, num_heads=2, head_dim=16, head_depth=1, dpt_features=16)
+    settings = dict(embed_dim=32, depth=4, num_heads=2, head_width=16, head_depth=1, dpt_features=16)
     settings.update(overrides)
-    model = create_model("demo", head=head, pos_embed=pos_embed, num_classes=NUM_CLASSES, **settings)
+    model = create_model("demo", head=head, pos_embed=pos_embed, out_channels=NUM_CLASSES, **settings)
     if head == "convnext":  # layer scale starts at 1e-6: give the ConvNeXt blocks a visible effect
         with torch.no_grad():
             for block in model.head.blocks:
@@ -68,7 +68,7 @@ def test_window_outputs_have_window_pixel_sizes(head: str, pos_embed: str) -> No
     sizes = [(3, 2), (1, 4), (2, 3)]
     windows = sample_windows((6, 8), 3, sizes, 2, torch.Generator().manual_seed(0), extra_tokens=4)
     with torch.no_grad():
-        outs = model.forward_windows(image(6 * P, 8 * P), windows)
+        outs = model(image(6 * P, 8 * P), windows)
     assert [tuple(o.shape) for o in outs] == [(2, NUM_CLASSES, h * P, w * P) for h, w in sizes]
     assert all(torch.isfinite(o).all() for o in outs)
 
@@ -77,7 +77,7 @@ def test_windows_from_another_grid_are_rejected() -> None:
     model = tiny_model("linear")
     windows = sample_windows((5, 8), 1, (2, 2), 2)
     with pytest.raises(ValueError, match=r"grid"):
-        model.forward_windows(image(6 * P, 8 * P), windows)
+        model(image(6 * P, 8 * P), windows)
 
 
 # --- windowed forward = full forward ----------------------------------------------------------------------
@@ -90,7 +90,7 @@ def test_single_full_window_equals_full_forward(head: str, pos_embed: str) -> No
     img = image(64, 96)
     with torch.no_grad():
         full = model(img)
-        (windowed,) = model.forward_windows(img, Windows.full((4, 6), 2))
+        (windowed,) = model(img, Windows.full((4, 6), 2))
     assert_close(windowed, full, atol=1e-5, rtol=1e-4)
 
 
@@ -100,7 +100,7 @@ def test_rope_window_equals_forward_of_the_cropped_image() -> None:
     img = image(8 * P, 10 * P)
     windows = from_boxes(boxes([[(2, 3, 4, 5)], [(1, 0, 4, 5)]]), (8, 10))
     with torch.no_grad():
-        (out,) = model.forward_windows(img, windows)
+        (out,) = model(img, windows)
         crops = [img[0:1, :, 2 * P : 6 * P, 3 * P : 8 * P], img[1:2, :, 1 * P : 5 * P, 0 : 5 * P]]
         expected = torch.cat([model(c) for c in crops])
     assert_close(out, expected, atol=1e-4, rtol=1e-4)
@@ -117,7 +117,7 @@ def test_windows_attend_to_each_other() -> None:
     outside = img.clone()
     outside[..., : 2 * P, 5 * P :] += 1.0  # no window covers rows 0-1, columns 5-7
     with torch.no_grad():
-        base, moved, untouched = (model.forward_windows(x, windows) for x in (img, other, outside))
+        base, moved, untouched = (model(x, windows) for x in (img, other, outside))
     assert (base[0] - moved[0]).abs().max() > 1e-4
     assert_close(untouched[0], base[0], atol=0, rtol=0)
     assert_close(untouched[1], base[1], atol=0, rtol=0)
@@ -149,7 +149,7 @@ def run_shifted_pair(model) -> list[tuple]:
     out = []
     for img, win in ((img_a, win_a), (img_b, win_b)):
         feats, pos, _ = model.encoder(img, win)
-        out.append((feats, pos, model.forward_windows(img, win)))
+        out.append((feats, pos, model(img, win)))
     return out
 
 
@@ -175,7 +175,7 @@ def test_cosine_model_is_not_translation_invariant(head: str) -> None:
 
 def window_backward(model: DenseModel) -> None:
     windows = sample_windows((6, 8), 2, [(3, 3), (2, 4)], 2, torch.Generator().manual_seed(1), extra_tokens=3)
-    outs = model.forward_windows(image(6 * P, 8 * P), windows)
+    outs = model(image(6 * P, 8 * P), windows)
     sum(o.square().mean() for o in outs).backward()
 
 
@@ -288,6 +288,6 @@ def test_registry_models(name: str) -> None:
     assert sum(p.numel() for p in model.encoder.parameters()) == vit_encoder_params(cfg.embed_dim, cfg.depth)
     with torch.no_grad():
         out = model(image(32, 48, batch=1))
-        (win,) = model.forward_windows(image(32, 48, batch=1), sample_windows((2, 3), 1, (1, 2), 1))
-    assert out.shape == (1, cfg.num_classes, 32, 48) and torch.isfinite(out).all()
-    assert win.shape == (1, cfg.num_classes, 16, 32) and torch.isfinite(win).all()
+        (win,) = model(image(32, 48, batch=1), sample_windows((2, 3), 1, (1, 2), 1))
+    assert out.shape == (1, cfg.out_channels, 32, 48) and torch.isfinite(out).all()
+    assert win.shape == (1, cfg.out_channels, 16, 32) and torch.isfinite(win).all()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from winwin.analysis.self_attention import (
+from winwin.tools.self_attention import (
     add_self_attention_args,
     attention_row,
     constant_qk,

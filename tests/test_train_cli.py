@@ -54,7 +54,7 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
 
 
 def test_checkpoint_round_trip_is_exact(tmp_path):
-    model = create_model("demo", embed_dim=32, num_heads=2, depth=2, head="dpt", num_classes=5, temperature=1.2)
+    model = create_model("demo", embed_dim=32, num_heads=2, depth=2, head="dpt", out_channels=5, temperature=1.2)
     save_checkpoint(tmp_path / "m", model, step=7)
     loaded, info = load_checkpoint(tmp_path / "m.safetensors")
     assert info["step"] == 7 and loaded.config == model.config
@@ -81,17 +81,25 @@ def test_predict_cli_writes_a_colour_png(run_dir, tmp_path):
     Image.fromarray(rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(image)  # not a multiple of 16
     out = tmp_path / "out.png"
     assert main(["predict", str(run_dir), str(image), "-o", str(out), "--device", "cpu"]) == 0
-    pred = np.asarray(Image.open(out))
-    assert pred.shape == (50, 70, 3)
-    palette = {tuple(c) for c in json.loads((run_dir / "checkpoints/last.json").read_text())["palette"]}
-    assert {tuple(c) for c in pred.reshape(-1, 3)} <= palette
+    pred = Image.open(out)
+    assert pred.mode == "P" and pred.size == (70, 50)  # class ids, shown in the class colours
+    assert set(np.unique(np.asarray(pred)).tolist()) <= set(range(8))
+    palette = json.loads((run_dir / "checkpoints/last.json").read_text())["task"]["info"]["palette"]
+    assert np.array_equal(np.array(pred.getpalette()[: 3 * 8]).reshape(8, 3), np.array(palette))
+    viz = tmp_path / "viz.png"
+    assert main(["predict", str(run_dir), str(image), "-o", str(tmp_path / "ids.npy"), "--viz", str(viz), "--device", "cpu"]) == 0
+    ids = np.load(tmp_path / "ids.npy")
+    assert np.array_equal(ids, np.asarray(pred))  # the same prediction, raw
+    assert np.array_equal(np.asarray(Image.open(viz)), np.array(palette, dtype=np.uint8)[ids])
 
 
 def test_errors_before_any_work(tmp_path, capsys):
     with pytest.raises(ConfigError, match="at most 6 fit"):
         train(load_config(None, TINY + [f"out_dir={tmp_path}", "windows.num_windows=7", "windows.window_size=[2, 2]"]), progress=False)
-    with pytest.raises(ConfigError, match="num_classes"):
-        train(load_config(None, TINY + [f"out_dir={tmp_path}", "model.num_classes=19"]), progress=False)
+    with pytest.raises(ConfigError, match="task.num_classes is 19 but the dataset has 8 classes"):
+        train(load_config(None, TINY + [f"out_dir={tmp_path}", "task.num_classes=19"]), progress=False)
+    with pytest.raises(ConfigError, match="'model.num_classes' is now task.num_classes"):
+        load_config(None, TINY + ["model.num_classes=19"])
     assert not any(tmp_path.iterdir())  # nothing was created
     assert main(["train", "/nonexistent.yaml"]) == 2
     assert "does not exist" in capsys.readouterr().err

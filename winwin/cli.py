@@ -1,4 +1,4 @@
-"""The ``winwin`` command: train / eval / predict / calibrate / diagnose / bench."""
+"""The ``winwin`` command: train / eval / predict / calibrate / diagnose / bench, for every task."""
 
 from __future__ import annotations
 
@@ -17,44 +17,44 @@ def _train(args) -> None:
 
 
 def _eval(args) -> None:
-    from .engine.checkpoint import atomic_write_text, load_checkpoint
-    from .engine.evaluate import evaluate_segmentation
+    from .engine.checkpoint import load_checkpoint, load_task
+    from .engine.evaluate import evaluate
     from .engine.resolve import resolve_run
     from .engine.runtime import resolve_device
-    from .engine.train import build_datasets
+    from .engine.train import build_split
+    from .files import atomic_write_text
+    from .models.temperature import describe_temperature, format_temperature, temperature_override
 
     ckpt, cfg = resolve_run(args.run, args.config)
     if cfg is None:
         raise SystemExit(f"error: cannot find the experiment config of {args.run}; pass --config CONFIG.yaml")
     device = resolve_device(args.device)
     model, info = load_checkpoint(ckpt, device)
-    _, val_set = build_datasets(cfg)
-    from .models.temperature import describe_temperature, format_temperature, temperature_override
-
+    task = load_task(info)
+    val_set = build_split(task, cfg, cfg.data.val_split, train=False)
     with temperature_override(model, args.temperature):  # None: the checkpoint's calibrated temperature(s)
         used = describe_temperature(model)
-    metrics = evaluate_segmentation(model, val_set, device, args.batch_size, args.temperature)
+    metrics = evaluate(task, model, val_set, device, args.batch_size, args.temperature)
     metrics["temperature"] = used["temperature"] if used["mode"] == "shared" else "per_head"
     if used["mode"] == "per_head":
         metrics["head_temperatures"] = used["head_temperatures"]
     metrics["checkpoint"] = str(ckpt)
-    print(f"mIoU {metrics['miou']:.4f}  pixel acc {metrics['pixel_acc']:.4f}  loss {metrics['loss']:.4f}  "
+    print(f"{task.summary(metrics)}  loss {metrics['loss']:.4f}  "
           f"({metrics['images']} images at full resolution, {format_temperature(used)})")
     if args.output:
         atomic_write_text(Path(args.output), json.dumps(metrics, indent=2))
 
 
 def _predict(args) -> None:
-    from .engine.checkpoint import load_checkpoint
+    from .engine.checkpoint import load_checkpoint, load_task
     from .engine.resolve import resolve_run
     from .engine.runtime import resolve_device
-    from .infer import predict_file
+    from .inference import predict_files
 
     ckpt, _ = resolve_run(args.checkpoint)
-    model, info = load_checkpoint(ckpt, resolve_device(args.device))
-    palette = info.get("palette")  # the training dataset's colours, saved with the checkpoint
-    labels = predict_file(model, args.image, args.output, palette, args.temperature)
-    print(f"wrote {args.output} ({labels.shape[0]}x{labels.shape[1]}, classes present: {sorted(set(labels.flatten().tolist()))})")
+    info_model, info = load_checkpoint(ckpt, resolve_device(args.device))
+    written = predict_files(info_model, load_task(info), args.images, args.output, args.viz, args.temperature)
+    print(f"wrote {args.output}" + (f" and {args.viz}" if args.viz else "") + f": {written}")
 
 
 def _calibrate(args) -> None:
@@ -83,7 +83,7 @@ def _calibrate(args) -> None:
 
 
 def _diagnose(args) -> None:
-    from .analysis.self_attention import run_self_attention
+    from .tools.self_attention import run_self_attention
 
     try:
         run_self_attention(args)
@@ -92,7 +92,7 @@ def _diagnose(args) -> None:
 
 
 def _bench(args) -> None:
-    from .bench import run_train_bench
+    from .tools.bench_train import run_train_bench
 
     run_train_bench(args)
 
@@ -116,10 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write the metrics as JSON here")
     p.set_defaults(func=_eval)
 
-    p = sub.add_parser("predict", help="predict one image at full resolution and write a colour-coded PNG")
+    p = sub.add_parser("predict", help="predict one image (or frame pair) at full resolution and write the result")
     p.add_argument("checkpoint", help="run folder or checkpoint")
-    p.add_argument("image")
-    p.add_argument("-o", "--output", required=True, help="output .png")
+    p.add_argument("images", nargs="+", metavar="image", help="input image file(s): one per input of the task")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file; the task decides the formats (segmentation: .png class ids in a palette image "
+                        "or .npy; depth: .png 16-bit millimetres or .npy float32 metres)")
+    p.add_argument("--viz", help="also write a picture of the prediction to this .png (class colours, depth colour map)")
     p.add_argument("--temperature", type=float)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_predict)
@@ -131,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 0.5:1.5:0.05; the default action when --learn is not given)")
     p.add_argument("--learn", action="store_true",
                    help="learn one temperature per head with every weight frozen (after the sweep when both are given)")
-    p.add_argument("--select", choices=("loss", "miou"), default="loss",
-                   help="--sweep: keep the multiplier with the lowest training loss (the paper's choice) or the highest mIoU")
+    p.add_argument("--select", default="loss", metavar="loss|metric",
+                   help="--sweep: keep the multiplier with the lowest training loss (the paper's choice) or the best "
+                        "value of the task's primary metric (metric, or its name: miou, abs_rel ...)")
     p.add_argument("--images", type=int, default=100, help="training images the sweep is measured on (evenly spread)")
     p.add_argument("--steps", type=int, default=200, help="--learn: optimisation steps")
     p.add_argument("--lr", type=float, default=0.01, help="--learn: Adam learning rate of the log-temperatures")
@@ -148,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     diag = p.add_subparsers(dest="diagnose", required=True)
     d = diag.add_parser("self-attention", help="Appendix D, Fig. 7: self-attention probability vs number of tokens "
                                                "with constant query-key products, and the temperature that matches them")
-    from .analysis.self_attention import add_self_attention_args
+    from .tools.self_attention import add_self_attention_args
 
     add_self_attention_args(d)
     d.set_defaults(func=_diagnose)
@@ -156,11 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks")
     bench = p.add_subparsers(dest="bench", required=True)
     b = bench.add_parser("train", help="training step time and peak memory: full resolution vs one crop vs 2 windows")
-    from .bench import add_train_bench_args
+    from .tools.bench_train import add_train_bench_args
 
     add_train_bench_args(b)
     b.set_defaults(func=_bench)
-    from .bench_windows import add_windows_bench_args, run_windows_bench
+    from .tools.bench_windows import add_windows_bench_args, run_windows_bench
 
     b = bench.add_parser("windows", help="window sampler: time per batch and evenness of grid coverage")
     add_windows_bench_args(b)
@@ -170,12 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .engine.config import ConfigError
+    from .errors import InputError
 
     try:
         args.func(args)
-    except (ConfigError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (InputError, FileNotFoundError) as e:  # what the user gave is wrong: one line, no traceback
+        message = str(e) if not isinstance(e, KeyError) else e.args[0]
+        print("error: " + " ".join(message.split()), file=sys.stderr)
         return 2
     return 0
 

@@ -1,6 +1,8 @@
-"""Data: transforms, palettes, the synthetic long-range dataset and readers for Cityscapes / BDD100k."""
+"""Data: the dataset registry and config, transforms, palettes, the synthetic datasets (segmentation with a
+long-range cue, depth scenes in perspective) and readers for real datasets in their standard layouts."""
 
-from .build import DATASETS, SegmentationDataset, build_dataset
+from .build import DATASETS, DatasetEntry, SegmentationDataset, build_dataset, build_from_config, dataset_task
+from .config import DataConfig
 from .folders import BDD100kSegmentation, CityscapesSegmentation, SegmentationFolder
 from .palette import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, colorize, make_palette
 from .synthetic import SYNTHETIC_PALETTE, SyntheticSegmentation
@@ -23,6 +25,8 @@ __all__ = [
     "CITYSCAPES_PALETTE",
     "CityscapesSegmentation",
     "DATASETS",
+    "DataConfig",
+    "DatasetEntry",
     "IGNORE_INDEX",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -34,6 +38,8 @@ __all__ = [
     "SegmentationFolder",
     "SyntheticSegmentation",
     "build_dataset",
+    "build_from_config",
+    "dataset_task",
     "colorize",
     "denormalize",
     "hflip",

@@ -1,18 +1,25 @@
-"""``build_dataset``: one entry point from a dataset name to a Dataset, for configs and the command line."""
+"""The dataset registry: one entry point from a dataset name to a Dataset, for configs and the command line.
+
+Each dataset serves one task (``dataset_task``); generated datasets take a length and a seed, real ones a
+root folder and an optional subset size. Readers are imported when first used (h5py and friends are only
+loaded by the runs that need them).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
-from .folders import BDD100kSegmentation, CityscapesSegmentation
-from .palette import RGB
-from .synthetic import SyntheticSegmentation
+from torch.utils.data import Dataset
 
-DATASETS = ("synthetic", "cityscapes", "bdd100k")
+from .config import DataConfig
+from .palette import RGB
 
 
 class SegmentationDataset(Protocol):
-    """What every dataset here offers: samples {"image" (3, H, W), "label" (H, W), "index"} and class info."""
+    """What every segmentation dataset here offers: samples {"image" (3, H, W), "label" (H, W), "index"}
+    and class info."""
 
     classes: list[str]
     palette: tuple[RGB, ...]
@@ -23,39 +30,127 @@ class SegmentationDataset(Protocol):
     def __getitem__(self, index: int) -> dict: ...
 
 
+@dataclass(frozen=True)
+class DatasetEntry:
+    task: str  # the task its samples serve
+    generated: bool  # True: synthetic, ``length`` samples from ``seed``; False: read from ``root``
+    make: Callable[..., Dataset]  # (split, **options) -> Dataset
+
+
+def _synthetic(split: str, **kw) -> Dataset:
+    from .synthetic import SyntheticSegmentation
+
+    return SyntheticSegmentation(split, **kw)
+
+
+def _synthetic_depth(split: str, **kw) -> Dataset:
+    from .synthetic_depth import SyntheticDepth
+
+    return SyntheticDepth(split, **kw)
+
+
+def _cityscapes(root: str, split: str, **kw) -> Dataset:
+    from .folders import CityscapesSegmentation
+
+    return CityscapesSegmentation(root, split, **kw)
+
+
+def _bdd100k(root: str, split: str, **kw) -> Dataset:
+    from .folders import BDD100kSegmentation
+
+    return BDD100kSegmentation(root, split, **kw)
+
+
+def _nyuv2(root: str, split: str, **kw) -> Dataset:
+    from .depth_folders import NYUv2Labeled
+
+    return NYUv2Labeled(root, split, **kw)
+
+
+def _nyuv2_png(root: str, split: str, **kw) -> Dataset:
+    from .depth_folders import DepthPNGFolder
+
+    return DepthPNGFolder(root, split, **kw)
+
+
+def _kitti_depth(root: str, split: str, image_root: str | None = None, **kw) -> Dataset:
+    from .depth_folders import KITTIDepth
+
+    if image_root is None:
+        raise ValueError("kitti_depth reads its images from the raw KITTI data: set data.image_root")
+    return KITTIDepth(root, split, image_root, **kw)
+
+
+DATASETS: dict[str, DatasetEntry] = {
+    "synthetic": DatasetEntry("segmentation", True, _synthetic),
+    "synthetic_depth": DatasetEntry("depth", True, _synthetic_depth),
+    "cityscapes": DatasetEntry("segmentation", False, _cityscapes),
+    "bdd100k": DatasetEntry("segmentation", False, _bdd100k),
+    "nyuv2": DatasetEntry("depth", False, _nyuv2),
+    "nyuv2_png": DatasetEntry("depth", False, _nyuv2_png),
+    "kitti_depth": DatasetEntry("depth", False, _kitti_depth),
+}
+
+
+def _entry(name: str) -> DatasetEntry:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}")
+    return DATASETS[name]
+
+
+def dataset_task(name: str) -> str:
+    """The task a dataset's samples serve."""
+    return _entry(name).task
+
+
 def build_dataset(
     name: str,
     split: str,
     *,
     root: str | None = None,
+    image_root: str | None = None,
     length: int | None = None,
     image_hw: tuple[int, int] | None = None,
     seed: int = 0,
     flip: bool = False,
     max_items: int | None = None,
     cache: bool = False,
-) -> SegmentationDataset:
+) -> Dataset:
     """Build a dataset by name.
 
-    synthetic: ``length`` samples (default 1000) of ``image_hw`` (default 192x384) generated from ``seed``;
-    ``root`` and ``max_items`` do not apply. cityscapes / bdd100k: read from ``root``; ``image_hw`` resizes
-    on load, ``max_items`` takes an evenly spread subset; ``length`` and ``seed`` do not apply.
-    ``cache`` keeps generated synthetic samples in memory (uint8); real data is read from disk each time.
+    Generated datasets (synthetic, synthetic_depth): ``length`` samples of ``image_hw`` (default 192x384)
+    from ``seed``; ``root`` and ``max_items`` do not apply; ``cache`` keeps generated samples in memory.
+    Real datasets: read from ``root``; ``image_hw`` resizes on load, ``max_items`` takes an evenly spread
+    subset; ``length`` and ``seed`` do not apply.
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
-    if name == "synthetic":
+    entry = _entry(name)
+    if entry.generated:
         if root is not None:
-            raise ValueError(f"the synthetic dataset is generated, not read: root={root!r} does not apply")
+            raise ValueError(f"the {name} dataset is generated, not read: root={root!r} does not apply")
         if max_items is not None:
-            raise ValueError("the synthetic dataset has no max_items; set length (number of samples) instead")
-        kwargs = {} if length is None else {"length": length}
+            raise ValueError(f"the {name} dataset has no max_items; set length (number of samples) instead")
+        kwargs: dict = {} if length is None else {"length": length}
         if image_hw is not None:
             kwargs["image_hw"] = image_hw
-        return SyntheticSegmentation(split, seed=seed, flip=flip, cache=cache, **kwargs)
+        return entry.make(split, seed=seed, flip=flip, cache=cache, **kwargs)
     if root is None:
         raise ValueError(f"dataset {name!r} is read from disk: pass root=<folder holding the {name} files>")
     if length is not None:
         raise ValueError(f"dataset {name!r} has a fixed length; use max_items={length} to take a subset")
-    reader = CityscapesSegmentation if name == "cityscapes" else BDD100kSegmentation
-    return reader(root, split, flip=flip, max_items=max_items, image_hw=image_hw)
+    extra = {"image_root": image_root} if image_root is not None else {}
+    return entry.make(root, split, flip=flip, max_items=max_items, image_hw=image_hw, **extra)
+
+
+def build_from_config(d: DataConfig, split: str, *, train: bool, augment: bool = False, cache: bool = False) -> Dataset:
+    """One split of the experiment's dataset: the training split's sizes (length, subset) when ``train``,
+    the validation split's otherwise; random flips (``data.flip``) only when ``augment``."""
+    if d.name is None:
+        raise ValueError("data.name is not set (the task fills in its embedded dataset when the config is loaded)")
+    image_hw = tuple(d.image_size) if d.image_size is not None else None
+    if _entry(d.name).generated:
+        length = d.train_length if train else d.val_length
+        return build_dataset(d.name, split, length=length, image_hw=image_hw, seed=d.seed, flip=d.flip and augment,
+                             cache=cache)
+    max_items = d.max_train_items if train else d.max_val_items
+    return build_dataset(d.name, split, root=d.root, image_root=d.image_root, image_hw=image_hw,
+                         flip=d.flip and augment, max_items=max_items)

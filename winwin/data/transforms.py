@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import BadFileError
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -47,28 +49,51 @@ def denormalize(image: torch.Tensor) -> torch.Tensor:
     return (image.float() * std + mean).clamp_(0.0, 1.0)
 
 
+def open_image(path: str | Path) -> Image.Image:
+    """Open an image file (header only) or raise ``BadFileError`` saying why it cannot be one."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadFileError(path, "no such file" if not path.exists() else "not a file")
+    try:
+        return Image.open(path)
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise BadFileError(path, f"not an image file Pillow can read ({type(e).__name__}: {e})") from None
+
+
+def _decode(path: Path, im: Image.Image, mode: str | None) -> np.ndarray:
+    """Decode the pixels (converted to ``mode``), turning truncated or corrupt data into ``BadFileError``."""
+    try:
+        if mode is not None and im.mode != mode:
+            im = im.convert(mode)
+        return np.array(im)
+    except (OSError, ValueError, SyntaxError) as e:  # Pillow's errors on truncated / corrupt data
+        raise BadFileError(path, f"image data is truncated or corrupt ({type(e).__name__}: {e})") from None
+
+
 def load_image(path: str | Path, size_hw: tuple[int, int] | None = None) -> torch.Tensor:
-    """Image file -> normalised float32 (3, H, W); resized bilinearly to ``size_hw`` if given."""
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if size_hw is not None and (im.height, im.width) != tuple(size_hw):
-            im = im.resize((size_hw[1], size_hw[0]), Image.Resampling.BILINEAR)
-        rgb = np.asarray(im, dtype=np.uint8)  # (H, W, 3)
+    """Image file -> normalised float32 (3, H, W); resized bilinearly to ``size_hw`` if given.
+    A missing, truncated or non-image file raises ``BadFileError`` naming it."""
+    path = Path(path)
+    with open_image(path) as im:
+        rgb = _decode(path, im, "RGB")  # (H, W, 3) uint8
+    if size_hw is not None and rgb.shape[:2] != tuple(size_hw):
+        rgb = np.asarray(Image.fromarray(rgb).resize((size_hw[1], size_hw[0]), Image.Resampling.BILINEAR))
     return to_tensor_image(rgb)
 
 
 def load_label(path: str | Path, size_hw: tuple[int, int] | None = None) -> torch.Tensor:
     """Single-channel train-id PNG -> int64 (H, W) (255 = ignore); resized with nearest if ``size_hw``."""
-    with Image.open(path) as im:
+    path = Path(path)
+    with open_image(path) as im:
         if im.mode not in _LABEL_MODES:
             raise ValueError(
                 f"{path}: label maps must be single-channel images of train ids (mode L or P), got mode "
                 f"{im.mode!r}; colour-coded label images must first be converted to train ids"
             )
-        if size_hw is not None and (im.height, im.width) != tuple(size_hw):
-            im = im.resize((size_hw[1], size_hw[0]), Image.Resampling.NEAREST)
-        label = np.array(im, dtype=np.int64)  # (H, W)
-    return torch.from_numpy(label)
+        label = _decode(path, im, None)  # (H, W) uint8 / uint16 / int32
+    if size_hw is not None and label.shape != tuple(size_hw):
+        label = np.asarray(Image.fromarray(label).resize((size_hw[1], size_hw[0]), Image.Resampling.NEAREST))
+    return torch.from_numpy(label.astype(np.int64))
 
 
 def hflip(image: torch.Tensor, label: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:

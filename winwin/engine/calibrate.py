@@ -18,12 +18,15 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from ..models import DenseModel
-from ..models.temperature import enable_head_temperatures, temperature_override
-from ..tasks import full_loss
-from .evaluate import SegmentationScore
+from torch import nn
+
+from ..inference import full_resolution
+from ..models.temperature import enable_head_temperatures
+from ..tasks import Task
+from .evaluate import Score
 from .optim import lr_at, set_lr
 from .runtime import autocast
+from .step import batch_loss, prepare
 from .train import endless
 
 DEFAULT_SWEEP = "0.5:1.5:0.05"
@@ -57,7 +60,8 @@ class CalibrationImages(Subset):
 
 @torch.no_grad()
 def sweep_temperature(
-    model: DenseModel,
+    task: Task,
+    model: nn.Module,
     dataset: Dataset,
     temperatures: list[float],
     device: torch.device | str = "cpu",
@@ -65,33 +69,41 @@ def sweep_temperature(
     bf16: bool = False,
     progress: bool = True,
 ) -> list[dict]:
-    """Full-resolution loss and metrics for each temperature (every attention layer, every head), with
-    the weights fixed. Each batch is loaded once and run at every temperature. Returns one dict per value."""
+    """Full-resolution loss and task metrics for each temperature (every attention layer, every head),
+    with the weights fixed. Each batch is loaded once and run at every temperature. One dict per value."""
     device = torch.device(device)
-    model.eval()
-    scores = [SegmentationScore(model.config.num_classes) for _ in temperatures]
+    scores = [Score(task) for _ in temperatures]
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    for batch in tqdm(loader, desc="sweep", disable=not progress, leave=False):
-        images, labels = batch["image"].to(device), batch["label"].to(device)
+    for raw in tqdm(loader, desc="sweep", disable=not progress, leave=False):
+        batch = prepare(task, raw, None, device)
         for t, score in zip(temperatures, scores):
-            with temperature_override(model, t), autocast(device.type, bf16):
-                score.update(model(images), labels)  # (B, K, H, W)
+            with autocast(device.type, bf16):
+                score.update(full_resolution(model, batch.inputs, t), batch)  # (B, K, H, W)
     return [{"temperature": t, **s.compute()} for t, s in zip(temperatures, scores)]
 
 
-SELECT = {"loss": 1.0, "miou": -1.0}  # criterion -> sign: the loss is minimised, the mIoU maximised
+def selection_key(task: Task, select: str) -> tuple[str, bool]:
+    """``--select`` -> (the curve's column, higher is better). ``loss`` is the paper's criterion (App. D);
+    ``metric`` (or the metric's own name, e.g. ``miou``) is the task's primary metric."""
+    metric = task.metric()
+    if select == "loss":
+        return "loss", False
+    if select in ("metric", metric.primary):
+        return metric.primary, metric.higher_is_better
+    raise ValueError(f"unknown selection criterion {select!r} for task {task.name!r}: use loss or metric "
+                     f"(= {metric.primary}, {'higher' if metric.higher_is_better else 'lower'} is better)")
 
 
-def best_temperature(curve: list[dict], key: str = "loss") -> dict:
-    """The row with the lowest loss (``key="loss"``, the paper's choice, App. D) or the highest mIoU
-    (``key="miou"``); ties go to the value closest to 1, i.e. the least change."""
-    if key not in SELECT:
-        raise ValueError(f"unknown selection criterion {key!r}; use one of {sorted(SELECT)}")
-    return min(curve, key=lambda r: (SELECT[key] * r[key], abs(math.log(r["temperature"]))))
+def best_temperature(curve: list[dict], key: str = "loss", higher_is_better: bool = False) -> dict:
+    """The row with the best ``key`` (the lowest loss by default, the paper's choice, App. D); ties go to
+    the value closest to 1, i.e. the least change."""
+    sign = -1.0 if higher_is_better else 1.0
+    return min(curve, key=lambda r: (sign * r[key], abs(math.log(r["temperature"]))))
 
 
 def learn_head_temperatures(
-    model: DenseModel,
+    task: Task,
+    model: nn.Module,
     dataset: Dataset,
     steps: int = 200,
     lr: float = 0.01,
@@ -126,12 +138,11 @@ def learn_head_temperatures(
     bar = tqdm(range(steps), desc="learn temperatures", disable=not progress, dynamic_ncols=True)
     try:
         for step in bar:
-            batch = next(batches)
-            images, labels = batch["image"].to(device), batch["label"].to(device)
+            batch = prepare(task, next(batches), None, device)
             step_lr = lr_at(step, steps, lr, 0, lr / 10)
             set_lr(optimizer, step_lr)
             with autocast(device.type, bf16):
-                loss = full_loss(model, images, labels)
+                loss = batch_loss(task, model, batch)  # full images, one forward
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -147,7 +158,7 @@ def learn_head_temperatures(
     return log
 
 
-def _check_only_temperatures_changed(model: DenseModel, before: dict[str, torch.Tensor]) -> None:
+def _check_only_temperatures_changed(model: nn.Module, before: dict[str, torch.Tensor]) -> None:
     changed = [name for name, p in model.named_parameters()
                if name in before and not name.endswith("log_temperature") and not torch.equal(p.detach(), before[name])]
     if changed:

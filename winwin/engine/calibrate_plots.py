@@ -5,20 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .checkpoint import atomic_write
+from ..files import save_figure
 
 
-def _save(fig: Figure, path: Path) -> None:
-    FigureCanvasAgg(fig)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-
-
-def plot_sweep(curve: list[dict], best: dict, path: Path, title: str, criterion: str = "loss") -> None:
-    """Training loss (left axis) and mIoU (right axis) against the temperature multiplier."""
+def plot_sweep(curve: list[dict], best: dict, path: Path, title: str, criterion: str = "loss", metric: str = "miou") -> None:
+    """Training loss (left axis) and the task's primary ``metric`` (right axis) against the temperature."""
     t = [r["temperature"] for r in curve]
     fig = Figure(figsize=(6.4, 3.8), dpi=110)
     ax = fig.subplots()
@@ -30,10 +23,10 @@ def plot_sweep(curve: list[dict], best: dict, path: Path, title: str, criterion:
     ax.annotate(f"selected {best['temperature']:g} ({criterion})", (best["temperature"], 0.02), color="tab:red",
                 xycoords=("data", "axes fraction"), textcoords="offset points", xytext=(-4, 0), ha="right", fontsize=8)
     right = ax.twinx()
-    right.plot(t, [r["miou"] for r in curve], "s-", color="tab:orange", ms=3)
-    right.set_ylabel("mIoU", color="tab:orange")
+    right.plot(t, [r[metric] for r in curve], "s-", color="tab:orange", ms=3)
+    right.set_ylabel(metric, color="tab:orange")
     ax.set_title(title, fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_learning(log: list[dict], temperatures: list[list[float]], init: float, path: Path) -> None:
@@ -62,4 +55,4 @@ def plot_learning(log: list[dict], temperatures: list[list[float]], init: float,
     ax_heads.set_ylabel("attention layer")
     ax_heads.set_title(f"learned temperatures (start {init:g})", fontsize=9)
     fig.colorbar(im, ax=ax_heads)
-    _save(fig, path)
+    save_figure(fig, path)

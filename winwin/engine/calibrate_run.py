@@ -11,12 +11,13 @@ from pathlib import Path
 
 import torch
 
+from ..files import atomic_write_text
 from ..models.temperature import describe_temperature, format_temperature, head_temperatures, set_temperature
-from .calibrate import CalibrationImages, best_temperature, learn_head_temperatures, sweep_temperature
+from .calibrate import CalibrationImages, best_temperature, learn_head_temperatures, selection_key, sweep_temperature
 from .calibrate_plots import plot_learning, plot_sweep
-from .checkpoint import atomic_write_text, checkpoint_paths, load_checkpoint, read_checkpoint_info, update_checkpoint_info
+from .checkpoint import checkpoint_paths, load_checkpoint, load_task, read_checkpoint_info, update_checkpoint_info
 from .config import ConfigError, ExperimentConfig
-from .evaluate import evaluate_segmentation
+from .evaluate import evaluate
 from .train import build_split
 
 
@@ -55,44 +56,53 @@ def run_calibration(
     """Calibrate the checkpoint ``ckpt`` on training images of ``cfg``'s dataset; returns the summary."""
     if sweep is None and not learn:
         raise ValueError("nothing to do: ask for a sweep, learning, or both")
-    model, _ = load_checkpoint(ckpt, device)
-    train_set = build_split(cfg, cfg.data.train_split)  # no flips: the images as they are
-    if train_set.num_classes != model.config.num_classes:
-        raise ConfigError(f"the checkpoint predicts {model.config.num_classes} classes but dataset "
-                          f"{cfg.data.name!r} has {train_set.num_classes}; pass the run's --config")
+    model, info = load_checkpoint(ckpt, device)
+    task = load_task(info)
+    try:
+        key, higher = selection_key(task, select)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    train_set = build_split(task, cfg, cfg.data.train_split, train=True)  # no flips: the images as they are
+    if model.config.out_channels != task.out_channels():
+        raise ConfigError(f"the checkpoint predicts {model.config.out_channels} channels but its task needs "
+                          f"{task.out_channels()}; pass the run's --config")
     subset = CalibrationImages(train_set, images)
     out_dir = Path(out_dir) if out_dir is not None else default_output_dir(ckpt)
     out_dir.mkdir(parents=True, exist_ok=True)
     bf16 = cfg.train.precision == "bf16" and device.type == "cuda"
-    hw = tuple(train_set[0]["image"].shape[-2:])
+    hw = tuple(task.inputs(train_set[0])[0].shape[-2:])  # one sample's (3, H, W)
     summary: dict = {"checkpoint": str(checkpoint_paths(ckpt)[0]), "dataset": cfg.data.name, "split": cfg.data.train_split,
                      "images": len(subset), "image_size": list(hw), "before": describe_temperature(model)}
     config = model.config
 
     if sweep is not None:
-        curve = sweep_temperature(model, subset, sweep, device, batch_size, bf16, progress)
-        best = best_temperature(curve, select)
-        atomic_write_text(out_dir / "sweep.csv", _csv(curve, ["temperature", "loss", "miou", "pixel_acc", "mean_acc"]))
+        curve = sweep_temperature(task, model, subset, sweep, device, batch_size, bf16, progress)
+        best = best_temperature(curve, key, higher)
+        primary = task.metric().primary
+        columns = ["temperature", "loss", primary] + [k for k, v in curve[0].items() if isinstance(v, float)]
+        atomic_write_text(out_dir / "sweep.csv", _csv(curve, list(dict.fromkeys(columns))))
         plot_sweep(curve, best, out_dir / "sweep.png",
-                   f"{len(subset)} {cfg.data.name} training images at full resolution ({hw[0]}x{hw[1]} px)", select)
+                   f"{len(subset)} {cfg.data.name} training images at full resolution ({hw[0]}x{hw[1]} px)",
+                   key, task.metric().primary)
         set_temperature(model, best["temperature"])
         config = replace(config, temperature=best["temperature"], head_temperatures=None)
-        summary["sweep"] = {"temperatures": [sweep[0], sweep[-1], len(sweep)], "criterion": select,
-                            "best": best["temperature"], "loss": best["loss"], "miou": best["miou"],
+        summary["sweep"] = {"temperatures": [sweep[0], sweep[-1], len(sweep)], "criterion": key,
+                            "best": best["temperature"], "loss": best["loss"], primary: best[primary],
                             "at_1": next((r for r in curve if r["temperature"] == 1.0), None)}
         at_edge = len(sweep) > 1 and best["temperature"] in (sweep[0], sweep[-1])
         summary["sweep"]["at_edge"] = at_edge
-        print(f"sweep: best temperature by {select} {best['temperature']:g} (loss {best['loss']:.4f}, mIoU {best['miou']:.4f}) "
+        print(f"sweep: best temperature by {key} {best['temperature']:g} (loss {best['loss']:.4f}, {primary} {best[primary]:.4f}) "
               f"-> {out_dir / 'sweep.csv'}, sweep.png")
         if at_edge:
-            print(f"warning: the lowest loss is at the edge of the sweep ({sweep[0]:g} to {sweep[-1]:g}); "
+            print(f"warning: the best {key} is at the edge of the sweep ({sweep[0]:g} to {sweep[-1]:g}); "
                   f"the minimum may lie outside it: widen --sweep")
 
     if learn:
         init = config.temperature
-        start = evaluate_segmentation(model, subset, device, batch_size, progress=False)
-        log = learn_head_temperatures(model, train_set, steps, lr, batch_size, device, seed, bf16, progress)
-        end = evaluate_segmentation(model, subset, device, batch_size, progress=False)
+        primary = task.metric().primary
+        start = evaluate(task, model, subset, device, batch_size, bf16=bf16, progress=False)
+        log = learn_head_temperatures(task, model, train_set, steps, lr, batch_size, device, seed, bf16, progress)
+        end = evaluate(task, model, subset, device, batch_size, bf16=bf16, progress=False)
         values = head_temperatures(model)  # (layers, heads), just learned
         atomic_write_text(out_dir / "learn.csv", _csv(log, ["step", "loss", "lr", "mean", "min", "max"]))
         atomic_write_text(out_dir / "head_temperatures.json", json.dumps(values, indent=1))
@@ -100,7 +110,8 @@ def run_calibration(
         config = replace(config, head_temperatures=values)
         summary["learn"] = {"init": init, "steps": steps, "lr": lr, "batch_size": batch_size, "seed": seed,
                             "loss_before": start["loss"], "loss_after": end["loss"],
-                            "miou_before": start["miou"], "miou_after": end["miou"], **describe_temperature(model)}
+                            f"{primary}_before": start[primary], f"{primary}_after": end[primary],
+                            **describe_temperature(model)}
         print(f"learn: loss on the {len(subset)} calibration images {start['loss']:.4f} -> {end['loss']:.4f}, "
               f"{format_temperature(describe_temperature(model))} -> {out_dir / 'learn.csv'}, learn.png")
 

@@ -7,34 +7,21 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
-from ..models import DenseModel, ModelConfig, build_model
+from ..errors import BadFileError
+from ..files import atomic_write, atomic_write_text
+from ..models import ModelConfig, build_model
+from ..tasks import DEFAULT_TASK, Task, TaskSettings, task_class
 
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+# Model settings renamed since earlier checkpoints were written: old name -> new name.
+_RENAMED = {"num_classes": "out_channels", "head_dim": "head_width"}
 
 
 def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
@@ -44,13 +31,18 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
 
 
-def save_checkpoint(path: str | Path, model: DenseModel, step: int, extra: dict | None = None, optimizer=None) -> Path:
+def save_checkpoint(path: str | Path, model: nn.Module, step: int, extra: dict | None = None, optimizer=None,
+                    task: Task | None = None) -> Path:
+    """Weights (safetensors), optimizer state and the JSON config: model config, step, the task's settings
+    and dataset facts (so the checkpoint alone can predict and evaluate), and ``extra`` entries."""
     weights, meta = checkpoint_paths(path)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     atomic_write(weights, lambda tmp: save_file(state, tmp))
     if optimizer is not None:
         atomic_write(weights.with_suffix(".optim.pt"), lambda tmp: torch.save(optimizer.state_dict(), tmp))
     info = {"format": "winwin-checkpoint-1", "model": asdict(model.config), "step": step, **(extra or {})}
+    if task is not None:
+        info["task"] = {"settings": task.settings_dict(), "info": task.info}
     atomic_write_text(meta, json.dumps(info, indent=2))
     return weights
 
@@ -59,7 +51,13 @@ def read_checkpoint_info(path: str | Path) -> dict:
     weights, meta = checkpoint_paths(path)
     if not weights.exists() or not meta.exists():
         raise FileNotFoundError(f"checkpoint needs both {weights} and {meta}")
-    return json.loads(meta.read_text())
+    try:
+        info = json.loads(meta.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BadFileError(meta, f"not a checkpoint's JSON config ({e})") from None
+    if not isinstance(info, dict) or "model" not in info:
+        raise BadFileError(meta, "not a winwin checkpoint config (no 'model' entry)")
+    return info
 
 
 def update_checkpoint_info(path: str | Path, model_config: ModelConfig, **entries) -> dict:
@@ -74,6 +72,7 @@ def update_checkpoint_info(path: str | Path, model_config: ModelConfig, **entrie
 
 
 def model_config_from_dict(d: dict) -> ModelConfig:
+    d = {_RENAMED.get(k, k): v for k, v in d.items()}
     known = {f.name for f in fields(ModelConfig)}
     unknown = sorted(set(d) - known)
     if unknown:
@@ -81,17 +80,24 @@ def model_config_from_dict(d: dict) -> ModelConfig:
     return ModelConfig(**d)
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[DenseModel, dict]:
-    """Rebuild the model from the JSON config and load the safetensors weights. Returns (model, info)."""
-    weights, _ = checkpoint_paths(path)
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild the model from the JSON config and load the safetensors weights. Returns (model, info).
+    A damaged file raises ``BadFileError`` naming it."""
+    weights, meta = checkpoint_paths(path)
     info = read_checkpoint_info(path)
-    model = build_model(model_config_from_dict(info["model"]))
-    state = load_file(str(weights), device=str(device))
+    try:
+        model = build_model(model_config_from_dict(info["model"]))
+    except (TypeError, ValueError) as e:
+        raise BadFileError(meta, f"bad model config ({e})") from None
+    try:
+        state = load_file(str(weights), device=str(device))
+    except (SafetensorError, OSError) as e:
+        raise BadFileError(weights, f"not a readable safetensors file ({e})") from None
     missing, unexpected = model.load_state_dict(state, strict=False)
     # Learned per-head temperatures live in the JSON config (calibration never rewrites the weights file).
     missing = [k for k in missing if not k.endswith(".log_temperature")]
     if missing or unexpected:
-        raise ValueError(f"checkpoint {weights} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise BadFileError(weights, f"does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
     return model.to(device), info
 
 
@@ -101,3 +107,18 @@ def load_optimizer_state(path: str | Path) -> dict | None:
     if not optim_path.exists():
         return None
     return torch.load(optim_path, map_location="cpu", weights_only=True)
+
+
+def load_task(info: dict) -> Task:
+    """The task a checkpoint was trained for, with its dataset facts (checkpoints from before tasks were
+    saved belong to the default task)."""
+    entry = info.get("task")
+    if entry is None:
+        return task_class(DEFAULT_TASK).from_legacy_checkpoint(info)
+    raw = dict(entry["settings"])
+    try:
+        cls = task_class(raw.get("name", DEFAULT_TASK))
+        settings: TaskSettings = cls.Settings(**raw)
+    except (KeyError, TypeError) as e:
+        raise BadFileError(info.get("run", "checkpoint"), f"unknown task settings in the checkpoint ({e})") from None
+    return cls(settings, entry.get("info"))

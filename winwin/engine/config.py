@@ -11,23 +11,11 @@ from pathlib import Path
 
 import yaml
 
+from ..data import DataConfig
+from ..errors import InputError
 from ..models import ModelConfig, model_config
+from ..tasks import DEFAULT_TASK, TaskSettings, task_class
 from ..windows import WindowSpec
-
-
-@dataclass
-class DataConfig:
-    name: str = "synthetic"  # synthetic | cityscapes | bdd100k
-    root: str | None = None  # dataset folder (real datasets)
-    train_split: str = "train"
-    val_split: str = "val"
-    train_length: int = 2000  # synthetic: number of training images
-    val_length: int = 100  # synthetic: validation images
-    image_size: list[int] | None = None  # (H, W) px: synthetic size (default 192x384); real data: resize on load
-    max_train_items: int | None = None  # real data: use a subset
-    max_val_items: int | None = None
-    flip: bool = False  # random horizontal flips in training
-    seed: int = 0  # synthetic: dataset seed
 
 
 @dataclass
@@ -61,6 +49,7 @@ class TrainConfig:
 class ExperimentConfig:
     name: str = "run"
     out_dir: str = "runs"
+    task: TaskSettings = field(default_factory=TaskSettings)  # the task's own typed settings (``task.name`` picks it)
     model: ModelConfig = field(default_factory=ModelConfig)
     windows: WindowSpec = field(default_factory=WindowSpec)
     data: DataConfig = field(default_factory=DataConfig)
@@ -68,8 +57,13 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(InputError):
+    """A setting that cannot work; raised before any work starts."""
+
+
+# Settings that moved when tasks became units: old name -> where it lives now.
+MOVED = {"model": {"num_classes": "task.num_classes (model.out_channels follows from the task's settings)",
+                   "head_dim": "model.head_width (the ConvNeXt head's channels)"}}
 
 
 def _check_type(value, hint, where: str):
@@ -113,6 +107,8 @@ def _merge(obj, updates: dict, where: str):
     for key, value in updates.items():
         path = f"{where}.{key}" if where else key
         if key not in names:
+            if key in MOVED.get(where, {}):
+                raise ConfigError(f"{path!r} is now {MOVED[where][key]}")
             raise ConfigError(f"unknown setting {path!r}; known settings of {where or 'the config'}: {', '.join(sorted(names))}")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
@@ -150,32 +146,57 @@ def _deep_update(base: dict, new: dict) -> dict:
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> ExperimentConfig:
-    """Merge defaults, the YAML file and the overrides once; the model section starts from its ``arch``."""
+    """Merge defaults, the YAML file and the overrides once. The task section starts from the defaults of
+    ``task.name`` (``DEFAULT_TASK`` when absent), the model section from its ``arch``; the task then fills in
+    what it decides: the model's output channels, its default head and its default dataset."""
     raw: dict = {}
     if path is not None:
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"config file {p} does not exist")
-        raw = yaml.safe_load(p.read_text()) or {}
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{p}: top level must be a mapping")
         raw.setdefault("name", p.stem)
     _deep_update(raw, parse_overrides(list(overrides)))
-    model_raw = dict(raw.pop("model", {}) or {})
+    task_raw = dict(raw.pop("task", None) or {})
+    model_raw = dict(raw.pop("model", None) or {})
+    if not isinstance(task_raw, dict) or not isinstance(model_raw, dict):
+        raise ConfigError("the task and model sections must be mappings")
     cfg = _merge(ExperimentConfig(), raw, "")
+
+    name = task_raw.get("name", DEFAULT_TASK)
+    try:
+        cls = task_class(name)
+    except KeyError as e:
+        raise ConfigError(f"task.name: {e.args[0]}") from None
+    settings = _merge(cls.Settings(), task_raw, "task")
+    try:
+        task = cls(settings)
+    except InputError as e:
+        raise ConfigError(str(e)) from None
+
     arch = model_raw.pop("arch", "tiny")
     try:
-        base_model = model_config(arch)
+        base_model = model_config(arch, head=cls.default_head)
     except ValueError as e:
         raise ConfigError(f"model.arch: {e}") from None
     model = _merge(base_model, model_raw, "model")
-    cfg = dataclasses.replace(cfg, model=model)
+    channels = task.out_channels()
+    if "out_channels" in model_raw and model.out_channels != channels:
+        raise ConfigError(f"model.out_channels is {model.out_channels} but task {name!r} needs {channels}; leave it unset")
+    model = dataclasses.replace(model, out_channels=channels)
+    data = cfg.data if cfg.data.name is not None else dataclasses.replace(cfg.data, name=cls.default_dataset)
+    cfg = dataclasses.replace(cfg, task=settings, model=model, data=data)
     validate(cfg)
     return cfg
 
 
 def validate(cfg: ExperimentConfig) -> None:
-    """Checks that need no data. Dataset-dependent checks (window fit, class count) run in ``train``."""
+    """Checks that need no data. Dataset-dependent checks (window fit, the task's dataset facts) run in ``train``."""
     try:
         cfg.model.validate()
     except ValueError as e:
@@ -197,6 +218,10 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"data.image_size must be [H, W], got {cfg.data.image_size}")
     if cfg.windows.mode not in ("windows", "budget", "random_tokens", "full"):
         raise ConfigError(f"windows.mode must be windows, budget, random_tokens or full, got {cfg.windows.mode!r}")
+    try:
+        task_class(cfg.task.name)(cfg.task).check_data(cfg.data)
+    except (InputError, KeyError) as e:
+        raise ConfigError(str(e).strip("'\"")) from None
 
 
 def to_dict(cfg: ExperimentConfig) -> dict:

@@ -1,35 +1,37 @@
-"""Full-resolution evaluation: one forward per image, no windows, no tiling."""
+"""Full-resolution evaluation of any task: one forward per image, no windows, no tiling."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..metrics import SegmentationMetric
-from ..models import DenseModel
-from ..models.temperature import temperature_override
-from ..tasks import IGNORE_INDEX
+from ..inference import full_resolution
+from ..tasks import Task
+from .runtime import autocast
+from .step import Batch, prepare, supervised_pixels
 
 
-class SegmentationScore:
-    """Mean per-pixel cross-entropy and the segmentation metrics of full-image predictions, accumulated
-    over batches (the loss is averaged over all valid pixels of the dataset, not per batch)."""
+class Score:
+    """The task's loss and metric of full-image outputs, accumulated over batches. The loss is averaged
+    over all valid pixels of the dataset (each batch's mean weighted by its valid pixels), not per batch."""
 
-    def __init__(self, num_classes: int) -> None:
-        self.metric = SegmentationMetric(num_classes, IGNORE_INDEX)
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        self.metric = task.metric()
         self.loss_sum, self.pixels, self.images = 0.0, 0, 0
 
-    def update(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        """logits: (B, K, H, W), labels: (B, H, W) with IGNORE_INDEX where unlabelled."""
-        logits = logits.float()
-        valid = int((labels != IGNORE_INDEX).sum())
+    def update(self, output: torch.Tensor, batch: Batch) -> None:
+        """output: (B, K, H, W) raw model output for ``batch`` (full images)."""
+        output = output.float()
+        valid = int(batch.valid.sum())
         if valid:
-            self.loss_sum += float(F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX, reduction="sum"))
+            loss = self.task.loss(*supervised_pixels(self.task, output, batch, None, 1))
+            self.loss_sum += float(loss) * valid
             self.pixels += valid
-        self.metric.update(logits.argmax(1), labels)
-        self.images += logits.shape[0]
+        self.metric.update(self.task.predict(output), batch.target, batch.valid)
+        self.images += batch.size
 
     def compute(self) -> dict:
         result = self.metric.compute()
@@ -39,23 +41,24 @@ class SegmentationScore:
 
 
 @torch.no_grad()
-def evaluate_segmentation(
-    model: DenseModel,
+def evaluate(
+    task: Task,
+    model: nn.Module,
     dataset: Dataset,
     device: torch.device | str = "cpu",
     batch_size: int = 1,
     temperature: float | None = None,
+    bf16: bool = False,
     progress: bool = True,
 ) -> dict:
-    """mIoU (and per-class IoU, pixel accuracy, mean loss) of full-image predictions over ``dataset``.
-    ``temperature`` overrides the model's own (shared or per-head) attention temperature."""
-    was_training = model.training
-    model.eval()
-    score = SegmentationScore(model.config.num_classes)
+    """The task's metrics and mean loss of full-image predictions over ``dataset``. ``temperature``
+    overrides the model's own (shared or per-head) attention temperature."""
+    device = torch.device(device)
+    score = Score(task)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    with temperature_override(model, temperature):
-        for batch in tqdm(loader, desc="eval", disable=not progress, leave=False):
-            images, labels = batch["image"].to(device), batch["label"].to(device)
-            score.update(model(images), labels)  # (B, K, H, W)
-    model.train(was_training)
+    for raw in tqdm(loader, desc="eval", disable=not progress, leave=False):
+        batch = prepare(task, raw, None, device)  # the model pads to the patch size itself
+        with autocast(device.type, bf16):
+            output = full_resolution(model, batch.inputs, temperature)  # (B, K, H, W)
+        score.update(output, batch)
     return score.compute()

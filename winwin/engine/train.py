@@ -1,5 +1,5 @@
-"""The training loop: window batches (or crops, or full images), AdamW, warm-up + cosine, checkpoints,
-a final full-resolution evaluation and a short report in the run folder."""
+"""The training loop of every task: window batches (or crops, or full images), AdamW, warm-up + cosine,
+checkpoints, a final full-resolution evaluation and a short report in the run folder."""
 
 from __future__ import annotations
 
@@ -8,51 +8,46 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..data import build_dataset
-from ..data.transforms import pad_to_multiple
-from ..models import DenseModel, build_model
-from ..tasks import window_loss
-from .checkpoint import atomic_write_text, load_checkpoint, load_optimizer_state, save_checkpoint
+from ..files import atomic_write_text
+from ..models import build_model
+from ..tasks import Task, build_task
+from .checkpoint import load_checkpoint, load_optimizer_state, save_checkpoint
 from .config import ConfigError, ExperimentConfig, dump_config
-from .evaluate import evaluate_segmentation
+from .evaluate import evaluate
 from .optim import build_optimizer, clip_gradients, lr_at, set_lr
 from .report import write_report
 from .runtime import autocast, resolve_device, setup_runtime
+from .step import batch_loss, prepare
 
 
-def build_datasets(cfg: ExperimentConfig):
-    """(train, val) datasets of the experiment; synthetic data is generated, real data read from data.root."""
-    # Cached synthetic training set: generated once, then each epoch costs only the normalisation (FINDINGS:
-    # keep data generation off the critical path).
-    return (build_split(cfg, cfg.data.train_split, flip=cfg.data.flip, cache=True),
-            build_split(cfg, cfg.data.val_split))
-
-
-def build_split(cfg: ExperimentConfig, split: str, *, flip: bool = False, cache: bool = False):
-    """One split of the experiment's dataset (the training split's or the validation split's settings)."""
-    d = cfg.data
-    image_hw = tuple(d.image_size) if d.image_size is not None else None
-    is_train = split == d.train_split
+def build_split(task: Task, cfg: ExperimentConfig, split: str, *, train: bool, augment: bool = False,
+                cache: bool = False) -> Dataset:
+    """One split of the experiment's dataset (the training split's sizes when ``train``)."""
     try:
-        if d.name == "synthetic":
-            length = d.train_length if is_train else d.val_length
-            return build_dataset(d.name, split, length=length, image_hw=image_hw, seed=d.seed, flip=flip, cache=cache)
-        max_items = d.max_train_items if is_train else d.max_val_items
-        return build_dataset(d.name, split, root=d.root, image_hw=image_hw, flip=flip, max_items=max_items)
+        return task.build_dataset(cfg.data, split, train=train, augment=augment, cache=cache)
     except (ValueError, FileNotFoundError) as e:
         raise ConfigError(f"data: {e}") from None
 
 
-def check_against_data(cfg: ExperimentConfig, train_set) -> tuple[int, int]:
-    """Dataset-dependent checks, before any training work. Returns the training token grid."""
-    if cfg.model.num_classes != train_set.num_classes:
-        raise ConfigError(
-            f"model.num_classes is {cfg.model.num_classes} but dataset {cfg.data.name!r} has {train_set.num_classes} classes"
-        )
-    H, W = train_set[0]["image"].shape[-2:]
+def build_datasets(task: Task, cfg: ExperimentConfig) -> tuple[Dataset, Dataset]:
+    """(train, val) datasets of the experiment; synthetic data is generated, real data read from data.root."""
+    # Cached synthetic training set: generated once, then each epoch costs only the normalisation (FINDINGS:
+    # keep data generation off the critical path).
+    return (build_split(task, cfg, cfg.data.train_split, train=True, augment=True, cache=True),
+            build_split(task, cfg, cfg.data.val_split, train=False))
+
+
+def check_against_data(cfg: ExperimentConfig, task: Task, train_set: Dataset) -> tuple[int, int]:
+    """Dataset-dependent checks, before any training work: the task reads its dataset facts (classes,
+    depth range ...) and the windows must fit the token grid. Returns the training token grid."""
+    try:
+        task.bind(train_set)
+    except ValueError as e:
+        raise ConfigError(f"task: {e} (dataset {cfg.data.name!r})") from None
+    H, W = task.target({k: v[None] if isinstance(v, torch.Tensor) else v for k, v in train_set[0].items()}).shape[-2:]
     p = cfg.model.patch_size
     grid = (-(-H // p), -(-W // p))
     try:
@@ -84,16 +79,17 @@ def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
     device = resolve_device(t.device)
     if t.precision == "bf16" and device.type != "cuda":
         raise ConfigError("train.precision=bf16 needs a CUDA device")
-    train_set, val_set = build_datasets(cfg)
-    grid = check_against_data(cfg, train_set)
+    task = build_task(cfg.task)
+    train_set, val_set = build_datasets(task, cfg)
+    grid = check_against_data(cfg, task, train_set)
 
     run_dir = make_run_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
     ckpt = run_dir / "checkpoints" / "last"
-    ckpt_extra = {"run": str(run_dir), "classes": list(train_set.classes), "palette": [list(map(int, c)) for c in train_set.palette]}
+    ckpt_extra = {"run": str(run_dir)}
 
-    model: DenseModel = build_model(cfg.model).to(device)
+    model = build_model(cfg.model).to(device)
     o = cfg.optim
     optimizer = build_optimizer(model, o.lr, o.weight_decay, o.layer_decay, tuple(o.betas))
     start = 0
@@ -114,24 +110,24 @@ def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
     if len(loader) == 0:
         raise ConfigError(f"train.batch_size {t.batch_size} is larger than the training set ({len(train_set)} images)")
     window_gen = torch.Generator().manual_seed(t.seed + 1 + start)
-    mixed = autocast(device.type, t.precision == "bf16")
+    bf16 = t.precision == "bf16"
+    mixed = autocast(device.type, bf16)
 
     model.train()
     log_path = run_dir / "log.jsonl"
     batches = endless(loader)
     bar = tqdm(range(start, t.steps), initial=start, total=t.steps, desc=cfg.name, disable=not progress, dynamic_ncols=True)
     tic, seen, loss_avg = time.perf_counter(), 0, None
+    primary = task.metric().primary
     for step in bar:
-        batch = next(batches)
-        images, labels, _ = pad_to_multiple(batch["image"], cfg.model.patch_size, batch["label"])
-        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        windows = cfg.windows.sample(grid, images.shape[0], window_gen)
+        batch = prepare(task, next(batches), cfg.model.patch_size, device)
+        windows = task.sample_windows(cfg.windows, grid, batch.target, batch.valid, window_gen)
         if windows is not None:
-            windows = windows.to(device)
+            windows = _to(windows, device)
         lr = lr_at(step, t.steps, o.lr, o.warmup_steps, o.min_lr)
         set_lr(optimizer, lr)
         with mixed:
-            loss = window_loss(model, images, labels, windows)
+            loss = batch_loss(task, model, batch, windows)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {float(loss)} at step {step}; lower optim.lr or check the data")
         optimizer.zero_grad(set_to_none=True)
@@ -139,7 +135,7 @@ def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
         grad_norm = clip_gradients(model, o.clip_grad)
         optimizer.step()
 
-        seen += images.shape[0]
+        seen += batch.size
         loss_value = loss.item()
         loss_avg = loss_value if loss_avg is None else 0.9 * loss_avg + 0.1 * loss_value
         done = step + 1
@@ -151,18 +147,24 @@ def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
                 f.write(json.dumps(record) + "\n")
             tic, seen = time.perf_counter(), 0
         if done % t.ckpt_every == 0 and done != t.steps:
-            save_checkpoint(ckpt, model, done, ckpt_extra, optimizer)
+            save_checkpoint(ckpt, model, done, ckpt_extra, optimizer, task)
         if t.eval_every and done % t.eval_every == 0 and done != t.steps:
-            metrics = evaluate_segmentation(model, val_set, device, t.eval_batch_size, progress=False)
+            metrics = evaluate(task, model, val_set, device, t.eval_batch_size, bf16=bf16, progress=False)
             with log_path.open("a") as f:
-                f.write(json.dumps({"step": done, "val_miou": metrics["miou"], "val_loss": metrics["loss"]}) + "\n")
-            model.train()
+                f.write(json.dumps({"step": done, f"val_{primary}": metrics[primary], "val_loss": metrics["loss"]}) + "\n")
     bar.close()
-    save_checkpoint(ckpt, model, t.steps, ckpt_extra, optimizer)
+    save_checkpoint(ckpt, model, t.steps, ckpt_extra, optimizer, task)
 
-    metrics = evaluate_segmentation(model, val_set, device, t.eval_batch_size, progress=progress)
+    metrics = evaluate(task, model, val_set, device, t.eval_batch_size, bf16=bf16, progress=progress)
     metrics["step"] = t.steps
     atomic_write_text(run_dir / "eval.json", json.dumps(metrics, indent=2))
-    write_report(run_dir, cfg, model, val_set, metrics, grid, device)
-    print(f"full-resolution val mIoU {metrics['miou']:.4f} (pixel acc {metrics['pixel_acc']:.4f}) -> {run_dir}")
+    write_report(run_dir, cfg, task, model, val_set, metrics, grid, device)
+    print(f"full-resolution validation: {task.summary(metrics)} -> {run_dir}")
     return run_dir
+
+
+def _to(windows, device):
+    """Windows (or a pair of them, for a binocular task) on ``device``."""
+    if isinstance(windows, tuple):
+        return tuple(w.to(device) for w in windows)
+    return windows.to(device)

@@ -3,12 +3,13 @@
 from .config import ModelConfig
 from .encoder import ViTEncoder
 from .registry import ARCHS, build_model, create_model, list_models, model_config
-from .segmenter import DenseModel
+from .monocular import DenseModel, MonocularModel
 
 __all__ = [
     "ARCHS",
     "DenseModel",
     "ModelConfig",
+    "MonocularModel",
     "ViTEncoder",
     "build_model",
     "create_model",

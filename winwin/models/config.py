@@ -21,8 +21,8 @@ class ModelConfig:
     pos_embed: str = "rope"  # rope | cosine | none
     rope_base: float = 100.0  # CroCo's RoPE100
     head: str = "convnext"  # linear | convnext | dpt
-    num_classes: int = 19
-    head_dim: int = 96  # ConvNeXt head width
+    out_channels: int = 19  # channels of the dense output (the task decides: classes, 1 for log depth, ...)
+    head_width: int = 96  # ConvNeXt head: channels of its feature map
     head_depth: int = 2  # ConvNeXt blocks
     dpt_layers: list[int] | None = None  # DPT: 4 encoder blocks; None = evenly spaced, last one = final
     dpt_features: int = 64
@@ -38,8 +38,8 @@ class ModelConfig:
         head_dim = self.embed_dim // self.num_heads
         if self.pos_embed == "rope" and head_dim % 4:
             raise ValueError(f"RoPE2D needs a head dimension divisible by 4, got {head_dim}")
-        if self.patch_size < 1 or self.depth < 1 or self.num_classes < 1:
-            raise ValueError("model.patch_size, model.depth and model.num_classes must be positive")
+        if self.patch_size < 1 or self.depth < 1 or self.out_channels < 1:
+            raise ValueError("model.patch_size, model.depth and model.out_channels must be positive")
         if not self.temperature > 0:
             raise ValueError(f"model.temperature must be > 0, got {self.temperature}")
         if self.head_temperatures is not None and not all(v > 0 for row in self.head_temperatures for v in row):

@@ -9,15 +9,15 @@ from torch import nn
 from .config import ModelConfig
 from .encoder import ViTEncoder
 from .heads import ConvNeXtHead, DPTHead, LinearHead
-from .segmenter import DenseModel
+from .monocular import MonocularModel
 from .temperature import set_head_temperatures, set_temperature
 
 # Encoder sizes: ViT-Tiny/Small/Base (Dosovitskiy et al.; the paper uses Base), plus a CPU-sized "demo".
 ARCHS: dict[str, dict] = {
-    "demo": dict(embed_dim=128, depth=4, num_heads=4, head_dim=48, head_depth=1),
+    "demo": dict(embed_dim=128, depth=4, num_heads=4, head_width=48, head_depth=1),
     "tiny": dict(embed_dim=192, depth=12, num_heads=3),
     "small": dict(embed_dim=384, depth=12, num_heads=6),
-    "base": dict(embed_dim=768, depth=12, num_heads=12, head_dim=128, dpt_features=256),
+    "base": dict(embed_dim=768, depth=12, num_heads=12, head_width=128, dpt_features=256),
 }
 
 
@@ -38,7 +38,7 @@ def model_config(name: str, **overrides) -> ModelConfig:
     return cfg
 
 
-def build_model(cfg: ModelConfig) -> DenseModel:
+def build_model(cfg: ModelConfig) -> MonocularModel:
     cfg.validate()
     encoder = ViTEncoder(
         patch_size=cfg.patch_size,
@@ -54,22 +54,22 @@ def build_model(cfg: ModelConfig) -> DenseModel:
     )
     head: nn.Module
     if cfg.head == "linear":
-        head = LinearHead(cfg.embed_dim, cfg.num_classes, cfg.patch_size)
+        head = LinearHead(cfg.embed_dim, cfg.out_channels, cfg.patch_size)
     elif cfg.head == "convnext":
-        head = ConvNeXtHead(cfg.embed_dim, cfg.num_classes, cfg.patch_size, dim=cfg.head_dim, depth=cfg.head_depth)
+        head = ConvNeXtHead(cfg.embed_dim, cfg.out_channels, cfg.patch_size, dim=cfg.head_width, depth=cfg.head_depth)
     else:
-        head = DPTHead(cfg.embed_dim, cfg.num_classes, cfg.patch_size, cfg.resolved_dpt_layers(), features=cfg.dpt_features)
-    model = DenseModel(cfg, encoder, head)
+        head = DPTHead(cfg.embed_dim, cfg.out_channels, cfg.patch_size, cfg.resolved_dpt_layers(), features=cfg.dpt_features)
+    model = MonocularModel(cfg, encoder, head)
     set_temperature(model, cfg.temperature)
     if cfg.head_temperatures is not None:
         set_head_temperatures(model, cfg.head_temperatures)
     return model
 
 
-def create_model(name: str, **overrides) -> DenseModel:
+def create_model(name: str, **overrides) -> MonocularModel:
     """Build a named model (``list_models()``) with any ``ModelConfig`` field overridden."""
     return build_model(model_config(name, **overrides))
 
 
-def config_dict(model: DenseModel) -> dict:
+def config_dict(model: MonocularModel) -> dict:
     return asdict(model.config)

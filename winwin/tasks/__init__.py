@@ -1,5 +1,7 @@
-"""Per-task losses; one file per task."""
+"""Tasks: one folder per dense-prediction task (loss, metric, prediction writer, report), all driven by the
+engine through the ``Task`` interface of ``base.py``."""
 
-from .segmentation import IGNORE_INDEX, full_loss, window_loss
+from .base import Metric, Panel, Task, TaskSettings
+from .registry import DEFAULT_TASK, build_task, list_tasks, register_task, task_class
 
-__all__ = ["IGNORE_INDEX", "full_loss", "window_loss"]
+__all__ = ["DEFAULT_TASK", "Metric", "Panel", "Task", "TaskSettings", "build_task", "list_tasks", "register_task", "task_class"]

@@ -34,7 +34,7 @@ class ConvNeXtHead(nn.Module):
     layers = (-1,)
 
     def __init__(
-        self, embed_dim: int, num_classes: int, patch_size: int, dim: int = 96, depth: int = 2, upscale: int = 4
+        self, embed_dim: int, out_channels: int, patch_size: int, dim: int = 96, depth: int = 2, upscale: int = 4
     ) -> None:
         super().__init__()
         if patch_size % upscale:
@@ -42,7 +42,7 @@ class ConvNeXtHead(nn.Module):
         self.patch_size, self.upscale = patch_size, upscale
         self.proj = nn.Linear(embed_dim, dim * upscale * upscale)
         self.blocks = nn.Sequential(*(ConvNeXtBlock(dim) for _ in range(depth)))
-        self.classifier = nn.Conv2d(dim, num_classes, kernel_size=1)
+        self.classifier = nn.Conv2d(dim, out_channels, kernel_size=1)
 
     def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
         """maps: [(B, D, h, w)] -> (B, K, h*p, w*p)."""

@@ -54,7 +54,7 @@ class DPTHead(nn.Module):
     def __init__(
         self,
         embed_dim: int,
-        num_classes: int,
+        out_channels: int,
         patch_size: int,
         layers: Sequence[int],
         features: int = 64,
@@ -75,7 +75,7 @@ class DPTHead(nn.Module):
             nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
             nn.Conv2d(features // 2, 32, 3, padding=1),
             nn.ReLU(),
-            nn.Conv2d(32, num_classes, 1),
+            nn.Conv2d(32, out_channels, 1),
         )
 
     def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:

@@ -10,10 +10,10 @@ from torch import nn
 class LinearHead(nn.Module):
     layers = (-1,)  # encoder outputs it reads: the final normed tokens
 
-    def __init__(self, embed_dim: int, num_classes: int, patch_size: int) -> None:
+    def __init__(self, embed_dim: int, out_channels: int, patch_size: int) -> None:
         super().__init__()
         self.patch_size = patch_size
-        self.proj = nn.Linear(embed_dim, num_classes * patch_size * patch_size)
+        self.proj = nn.Linear(embed_dim, out_channels * patch_size * patch_size)
 
     def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
         """maps: [(B, D, h, w)] -> (B, K, h*p, w*p)."""

@@ -16,6 +16,7 @@ import time
 
 
 def add_train_bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", default="segmentation", help="task name (segmentation, depth, ...): its loss and data")
     p.add_argument("--model", default="tiny", help="registry name (demo, tiny, small, base)")
     p.add_argument("--head", default="convnext", choices=["linear", "convnext", "dpt"])
     p.add_argument("--image-size", type=int, nargs=2, default=[384, 640], metavar=("H", "W"))
@@ -45,22 +46,28 @@ def _worker(spec: dict) -> dict:
     """Run inside the subprocess: time ``steps`` training steps of one configuration."""
     import torch
 
-    from .engine.optim import build_optimizer
-    from .engine.runtime import autocast, resolve_device
-    from .tasks import window_loss
-    from .windows import sample_windows
+    from torch.utils.data import DataLoader
+
+    from ..data import DataConfig
+    from ..engine.optim import build_optimizer
+    from ..engine.runtime import autocast, resolve_device
+    from ..engine.step import batch_loss, prepare
+    from ..models import create_model
+    from ..tasks import task_class
+    from ..windows import sample_windows
 
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     device = resolve_device(spec["device"])
-    from .models import create_model
-
-    model = create_model(spec["model"], head=spec["head"], num_classes=19).to(device)
-    optimizer = build_optimizer(model, 1e-4, 0.05, 0.75, (0.9, 0.95))
+    task = task_class(spec["task"])()  # default settings, the task's embedded data at the benchmark's size
     B, (H, W) = spec["batch_size"], spec["image_size"]
-    images = torch.randn(B, 3, H, W, device=device)
-    labels = torch.randint(0, 19, (B, H, W), device=device)
+    data = DataConfig(name=task.default_dataset, image_size=[H, W], train_length=B)
+    dataset = task.build_dataset(data, "train", train=True)
+    task.bind(dataset)
+    batch = prepare(task, next(iter(DataLoader(dataset, batch_size=B))), None, device)
+    model = create_model(spec["model"], head=spec["head"], out_channels=task.out_channels()).to(device)
+    optimizer = build_optimizer(model, 1e-4, 0.05, 0.75, (0.9, 0.95))
     grid = model.grid_size((H, W))
     gen = torch.Generator().manual_seed(0)
     mixed = autocast("cuda", spec["precision"] == "bf16")
@@ -70,7 +77,7 @@ def _worker(spec: dict) -> dict:
         if spec["mode"] != "full":
             windows = sample_windows(grid, spec["num_windows"], tuple(spec["window_hw"]), B, gen).to(device)
         with mixed:
-            loss = window_loss(model, images, labels, windows)
+            loss = batch_loss(task, model, batch, windows)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -103,7 +110,7 @@ def _worker(spec: dict) -> dict:
 
 
 def run_train_bench(args: argparse.Namespace) -> list[dict]:
-    from .models import model_config
+    from ..models import model_config
 
     cfg = model_config(args.model, head=args.head)
     H, W = args.image_size
@@ -118,7 +125,7 @@ def run_train_bench(args: argparse.Namespace) -> list[dict]:
         (f"1 crop {crop[0]}x{crop[1]}", "windows", 1, crop),
         (f"{args.num_windows} windows {args.window_size}x{args.window_size}", "windows", args.num_windows, (args.window_size,) * 2),
     ]
-    from .windows import check_fit
+    from ..windows import check_fit
 
     for _, mode, n, hw in configs[1:]:
         try:
@@ -126,11 +133,11 @@ def run_train_bench(args: argparse.Namespace) -> list[dict]:
         except ValueError as e:
             raise SystemExit(f"error: {e}") from None
     results = []
-    base = dict(model=args.model, head=args.head, image_size=[H, W], batch_size=args.batch_size, steps=args.steps,
+    base = dict(task=args.task, model=args.model, head=args.head, image_size=[H, W], batch_size=args.batch_size, steps=args.steps,
                 device=args.device, precision=args.precision, threads=args.threads)
     for label, mode, n, hw in configs:
         spec = dict(base, mode=mode, num_windows=n, window_hw=list(hw))
-        proc = subprocess.run([sys.executable, "-m", "winwin.bench", json.dumps(spec)], capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", "winwin.tools.bench_train", json.dumps(spec)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"error: benchmark worker for {label!r} failed:\n{proc.stderr[-2000:]}")
         res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -138,7 +145,7 @@ def run_train_bench(args: argparse.Namespace) -> list[dict]:
         results.append(res)
         print(f"  measured {label}: {res['step_s'] * 1000:.0f} ms/step", file=sys.stderr)
     full = results[0]
-    print(f"\nwinwin bench train: model {args.model} ({cfg.embed_dim}d x {cfg.depth}, {args.head} head), "
+    print(f"\nwinwin bench train: task {args.task}, model {args.model} ({cfg.embed_dim}d x {cfg.depth}, {args.head} head), "
           f"images {H}x{W} = {grid[0]}x{grid[1]} tokens, batch {args.batch_size}, {args.precision}, {results[0]['device']}, "
           f"median of {args.steps} steps; memory = {full['memory_kind']}")
     print(f"| {'configuration':<22} | tokens | ms/step | img/s | speed-up vs full | peak MiB | peak over model MiB | memory vs full |")
@@ -148,7 +155,7 @@ def run_train_bench(args: argparse.Namespace) -> list[dict]:
               f"{full['step_s'] / r['step_s']:16.2f}x | {r['peak_mib']:8.0f} | {r['peak_over_model_mib']:19.0f} | "
               f"{r['peak_over_model_mib'] / full['peak_over_model_mib']:14.2f}x |")
     if args.output:
-        from .engine.checkpoint import atomic_write_text
+        from ..files import atomic_write_text
         from pathlib import Path
 
         atomic_write_text(Path(args.output), json.dumps(results, indent=2))

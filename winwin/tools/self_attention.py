@@ -184,13 +184,12 @@ def plot_self_attention(result: dict, path: str | Path) -> Path:
     """Write ``path`` (PNG: curve + the three attention maps, like Fig. 7) and ``<stem>.json`` (the numbers).
     Returns the JSON path."""
     from matplotlib import colormaps
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
     from matplotlib.ticker import StrMethodFormatter
 
-    from ..engine.checkpoint import atomic_write, atomic_write_text
+    from ..files import atomic_write_text, save_figure
 
     path = Path(path)
     if path.suffix.lower() == ".json":
@@ -230,8 +229,7 @@ def plot_self_attention(result: dict, path: str | Path) -> Path:
     bar = fig.colorbar(image, ax=list(axes[1:]), shrink=0.9, label="attention probability (log scale)")
     bar.minorticks_off()
     bar.ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
-    FigureCanvasAgg(fig)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    save_figure(fig, path, tight=False)  # the figure uses the constrained layout
     numbers = {k: v for k, v in result.items() if not k.startswith("map_")}
     numbers["curve_probs"] = {"tau_1": result["curve_probs"][1.0], "tau_match": result["curve_probs"][tau]}
     json_path = path.with_suffix(".json")

@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from .windows import coverage, sample_windows
+from ..windows import coverage, sample_windows
 
 
 def add_windows_bench_args(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,71 @@
+"""One batch through a task: inputs, target and valid mask padded to the patch size and moved to the
+device, and the loss on the supervised pixels (the windows' in training, every pixel at full resolution).
+Used by the training loop, the evaluation, the temperature calibration and the benchmarks alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..tasks import Task
+from ..windows import crop_window_pixels
+
+
+@dataclass
+class Batch:
+    """A batch as the model sees it: inputs each (B, 3, H, W), target (B, H, W) or (B, C, H, W), valid
+    (B, H, W) bool, all padded at the bottom/right to a multiple of the patch size (padding is invalid)."""
+
+    inputs: list[torch.Tensor]
+    target: torch.Tensor
+    valid: torch.Tensor
+
+    @property
+    def size(self) -> int:
+        return self.target.shape[0]
+
+
+def _pad(x: torch.Tensor, pad_h: int, pad_w: int, value: float | bool = 0) -> torch.Tensor:
+    if not (pad_h or pad_w):
+        return x
+    if x.dtype == torch.bool:
+        return F.pad(x.to(torch.uint8), (0, pad_w, 0, pad_h), value=int(value)).bool()
+    return F.pad(x, (0, pad_w, 0, pad_h), value=value)
+
+
+def prepare(task: Task, batch: dict, patch: int | None, device: torch.device | str) -> Batch:
+    """The task's inputs / target / valid of a loader batch, padded to ``patch`` (None: as they are) and on
+    ``device``. Images are padded with zeros (the mean colour after normalisation), the mask with False."""
+    inputs, target, valid = task.inputs(batch), task.target(batch), task.valid(batch)
+    H, W = target.shape[-2:]
+    pad_h, pad_w = (-H % patch, -W % patch) if patch else (0, 0)
+    inputs = [_pad(x, pad_h, pad_w).to(device, non_blocking=True) for x in inputs]
+    target = _pad(target, pad_h, pad_w).to(device, non_blocking=True)
+    valid = _pad(valid, pad_h, pad_w, False).to(device, non_blocking=True)
+    return Batch(inputs, target, valid)
+
+
+def supervised_pixels(task: Task, output: torch.Tensor | list[torch.Tensor], batch: Batch, windows: Any,
+                      patch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Output (B, K, P), target (B, [C,] P) and valid (B, P) of the supervised pixels, windows concatenated
+    per image (so per-image losses such as SILog see all of an image's windows together)."""
+    if windows is None:  # (B, [C,] H, W) -> (B, [C,] H*W)
+        return output.flatten(-2), batch.target.flatten(-2), batch.valid.flatten(-2)
+    sup = task.supervised_windows(windows)
+    targets = crop_window_pixels(batch.target, sup, patch)  # per window (B, [C,] h*p, w*p)
+    valids = crop_window_pixels(batch.valid, sup, patch)  # per window (B, h*p, w*p)
+    out = torch.cat([o.flatten(-2) for o in output], dim=-1)  # (B, K, P)
+    target = torch.cat([t.flatten(-2) for t in targets], dim=-1)  # (B, [C,] P)
+    valid = torch.cat([v.flatten(-2) for v in valids], dim=-1)  # (B, P)
+    return out, target, valid
+
+
+def batch_loss(task: Task, model: nn.Module, batch: Batch, windows: Any = None) -> torch.Tensor:
+    """The task's loss of one batch: on the windows' pixels when ``windows`` is given, else on the full
+    image in one forward."""
+    output = model(*batch.inputs, windows=windows)  # per window (B, K, h*p, w*p), or (B, K, H, W)
+    return task.loss(*supervised_pixels(task, output, batch, windows, model.patch_size))
