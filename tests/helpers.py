@@ -75,3 +75,12 @@ TINY = [
     "train.steps=3", "train.batch_size=2", "train.log_every=1", "train.ckpt_every=2", "train.threads=1",
     "optim.warmup_steps=1", "optim.lr=0.001",
 ]  # fmt: skip
+
+# The same tiny experiment for monocular depth on the embedded depth scenes.
+TINY_DEPTH = [
+    "task.name=depth", "model.arch=demo", "model.embed_dim=32", "model.num_heads=2", "model.depth=2",
+    "model.dpt_features=8", "windows.num_windows=2", "windows.window_size=[2, 2]",
+    "data.image_size=[64, 96]", "data.train_length=4", "data.val_length=2",
+    "train.steps=3", "train.batch_size=2", "train.log_every=1", "train.ckpt_every=2", "train.threads=1",
+    "optim.warmup_steps=1", "optim.lr=0.001",
+]  # fmt: skip

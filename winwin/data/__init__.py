@@ -5,7 +5,9 @@ from .build import DATASETS, DatasetEntry, SegmentationDataset, build_dataset, b
 from .config import DataConfig
 from .folders import BDD100kSegmentation, CityscapesSegmentation, SegmentationFolder
 from .palette import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, colorize, make_palette
+from .depth_folders import DepthPNGFolder, KITTIDepth, NYUv2Labeled
 from .synthetic import SYNTHETIC_PALETTE, SyntheticSegmentation
+from .synthetic_depth import SyntheticDepth
 from .synthetic_scene import Scene, SceneObject, SceneSpec
 from .transforms import (
     IGNORE_INDEX,
@@ -27,15 +29,19 @@ __all__ = [
     "DATASETS",
     "DataConfig",
     "DatasetEntry",
+    "DepthPNGFolder",
     "IGNORE_INDEX",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "KITTIDepth",
+    "NYUv2Labeled",
     "SYNTHETIC_PALETTE",
     "Scene",
     "SceneObject",
     "SceneSpec",
     "SegmentationDataset",
     "SegmentationFolder",
+    "SyntheticDepth",
     "SyntheticSegmentation",
     "build_dataset",
     "build_from_config",
