@@ -1,4 +1,4 @@
-# Quick start: `make demo` (train + evaluate the 2-window demo model), `make test` (the test suite).
+# Quick start: `make demo` (train + evaluate the 2-window demo model), `make test` (lint + the test suite).
 # Each target creates the local virtual environment .venv on first use.
 PYTHON ?= python3
 VENV := .venv
@@ -16,6 +16,8 @@ demo: $(STAMP)
 	$(BIN)/winwin train configs/demo.yaml
 
 test: $(STAMP)
+	$(BIN)/ruff check winwin tests
+	$(BIN)/ruff format --check winwin tests
 	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
+from helpers import assert_close
 from winwin.layers import Attention, CrossAttention, RoPE2D
 from winwin.models import create_model
 from winwin.models.temperature import attention_layers, enable_head_temperatures, set_temperature
-from helpers import assert_close
 
 
 def manual_attention(attn: Attention, x: torch.Tensor, pos: torch.Tensor, head_scale: torch.Tensor) -> torch.Tensor:
@@ -138,8 +138,15 @@ def test_dim_not_divisible_by_heads_raises() -> None:
 
 
 def test_model_temperatures_reach_every_attention_layer() -> None:
-    model = create_model("demo", embed_dim=32, depth=2, num_heads=2, head="linear", temperature=1.7,
-                         head_temperatures=[[0.5, 2.0], [1.0, 3.0]])
+    model = create_model(
+        "demo",
+        embed_dim=32,
+        depth=2,
+        num_heads=2,
+        head="linear",
+        temperature=1.7,
+        head_temperatures=[[0.5, 2.0], [1.0, 3.0]],
+    )
     layers = model.attention_layers()
     assert len(layers) == 2
     assert_close(layers[0].scale_factor(), torch.tensor([0.5, 2.0]))

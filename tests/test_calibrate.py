@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import TINY, assert_close
 from winwin.cli import main
 from winwin.data import build_dataset
 from winwin.engine.calibrate import (
@@ -27,8 +28,6 @@ from winwin.engine.train import train
 from winwin.models import create_model
 from winwin.models.temperature import head_temperatures, set_head_temperatures, temperature_override
 from winwin.tasks.segmentation import SegmentationSettings, SegmentationTask
-from helpers import TINY, assert_close
-
 
 SEG = SegmentationTask(SegmentationSettings(num_classes=8))
 
@@ -91,7 +90,9 @@ def test_best_temperature_is_the_lowest_loss_and_ties_go_to_one():
     assert best_temperature(curve)["temperature"] in (0.9, 1.1)
     curve[1]["loss"] = 0.5
     assert best_temperature(curve)["temperature"] == 0.9
-    assert best_temperature([{"temperature": 0.5, "loss": 1.0}, {"temperature": 1.0, "loss": 1.0}])["temperature"] == 1.0
+    assert (
+        best_temperature([{"temperature": 0.5, "loss": 1.0}, {"temperature": 1.0, "loss": 1.0}])["temperature"] == 1.0
+    )
 
 
 def test_calibration_images_are_an_even_fixed_subset(images):
@@ -200,8 +201,27 @@ def test_calibrate_sweep_stores_the_best_and_eval_uses_it(run, tmp_path):
 def test_calibrate_learn_stores_per_head_values_used_by_eval_and_predict(run, tmp_path, capsys):
     weights = run / "checkpoints" / "last.safetensors"
     digest = sha256(weights)
-    assert main(["calibrate", str(run), "--sweep", "0.5:1.5:0.5", "--learn", "--steps", "3", "--lr", "0.05",
-                 "--images", "2", "--quiet", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                str(run),
+                "--sweep",
+                "0.5:1.5:0.5",
+                "--learn",
+                "--steps",
+                "3",
+                "--lr",
+                "0.05",
+                "--images",
+                "2",
+                "--quiet",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     info = read_json(run / "checkpoints" / "last.json")
     heads = info["model"]["head_temperatures"]
     assert np.array(heads).shape == (2, 2) and info["calibration"]["learn"]["init"] == info["model"]["temperature"]
@@ -242,7 +262,24 @@ def test_select_by_miou_keeps_the_highest_metric():
 
 
 def test_calibrate_warns_when_the_best_is_at_the_edge(run, capsys):
-    assert main(["calibrate", str(run), "--sweep", "1:1.5:0.5", "--select", "miou", "--images", "2", "--quiet", "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                str(run),
+                "--sweep",
+                "1:1.5:0.5",
+                "--select",
+                "miou",
+                "--images",
+                "2",
+                "--quiet",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     info = read_json(run / "checkpoints" / "last.json")["calibration"]["sweep"]
     assert info["criterion"] == "miou" and info["at_edge"] and "edge of the sweep" in out
@@ -261,7 +298,9 @@ def test_predict_uses_the_stored_per_head_temperatures(run, tmp_path):
             attn.qkv.weight.mul_(6.0)
     set_head_temperatures(model, values)
     model.config.head_temperatures = values
-    save_checkpoint(run / "checkpoints" / "last", model, step=3, task=SegmentationTask(SEG.settings, info["task"]["info"]))
+    save_checkpoint(
+        run / "checkpoints" / "last", model, step=3, task=SegmentationTask(SEG.settings, info["task"]["info"])
+    )
     rng = np.random.default_rng(0)
     image = tmp_path / "in.png"
     Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(image)

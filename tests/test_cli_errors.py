@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import TINY, TINY_DEPTH
 from winwin.cli import main
 from winwin.engine.config import load_config
 from winwin.engine.train import train
-from helpers import TINY, TINY_DEPTH
 
 
 @pytest.fixture(scope="module", params=["segmentation", "depth"])
@@ -76,8 +76,11 @@ def test_a_damaged_checkpoint_is_named(run, tmp_path, capsys, damage):
     else:
         meta.unlink()
     image = bad_files(tmp_path / "in")["notes.png"].with_name("ok.png")
-    for command in (["eval", str(copy)], ["predict", str(copy), str(image), "-o", str(tmp_path / "o.png")],
-                    ["calibrate", str(copy), "--images", "1", "--quiet"]):
+    for command in (
+        ["eval", str(copy)],
+        ["predict", str(copy), str(image), "-o", str(tmp_path / "o.png")],
+        ["calibrate", str(copy), "--images", "1", "--quiet"],
+    ):
         assert main(command + ["--device", "cpu"]) == 2, command
         one_line_error(capsys, "last.")
     assert not (tmp_path / "o.png").exists() and not (copy / "calibration").exists()

@@ -6,7 +6,9 @@ from winwin.engine.config import ConfigError, dump_config, load_config, parse_ov
 
 def test_defaults_file_and_overrides_merge_once(tmp_path):
     path = tmp_path / "exp.yaml"
-    path.write_text(yaml.safe_dump({"task": {"num_classes": 8}, "model": {"arch": "demo"}, "train": {"steps": 50, "batch_size": 4}}))
+    path.write_text(
+        yaml.safe_dump({"task": {"num_classes": 8}, "model": {"arch": "demo"}, "train": {"steps": 50, "batch_size": 4}})
+    )
     cfg = load_config(path, ["train.steps=20", "windows.window_size=[3, 4]", "optim.lr=0.002"])
     assert cfg.name == "exp"  # from the file name
     assert cfg.model.embed_dim == 128  # from the demo arch

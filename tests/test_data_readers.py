@@ -9,14 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import assert_random_joint_flip
 from winwin.data import (
+    IGNORE_INDEX,
     BDD100kSegmentation,
     CityscapesSegmentation,
-    IGNORE_INDEX,
     build_dataset,
     denormalize,
 )
-from helpers import assert_random_joint_flip
 
 H, W = 32, 64
 

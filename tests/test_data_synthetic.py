@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import assert_random_joint_flip
 from winwin.data import SceneSpec, SyntheticSegmentation, build_dataset, colorize
 from winwin.data.synthetic_scene import HUES, NUM_MODES, SHAPES, render_scene
-from helpers import assert_random_joint_flip
 
 N_IMAGES = 72  # enough objects (about 300) for the statistics below, a fraction of a second to generate
 

@@ -81,7 +81,10 @@ def test_invalid_pixels_are_ignored_and_gradients_finite(sqrt):
     target = torch.cat([LOG_TARGET.exp(), bad_target], 1)  # (1, 9)
     valid = torch.tensor([[True] * 4 + [False] * 4 + [True]])
     pred = torch.cat([PRED_LOG, torch.full((1, 5), 7.0)], 1).requires_grad_()
-    for loss_fn, expected in ((lambda *a: silog_loss(*a, sqrt=sqrt), math.sqrt(1.2875) if sqrt else 1.2875), (l1_log_loss, 1.0)):
+    for loss_fn, expected in (
+        (lambda *a: silog_loss(*a, sqrt=sqrt), math.sqrt(1.2875) if sqrt else 1.2875),
+        (l1_log_loss, 1.0),
+    ):
         pred.grad = None
         loss = loss_fn(pred, target, valid)
         assert loss.item() == pytest.approx(expected, abs=1e-6)

@@ -25,7 +25,10 @@ def _score(pred, target, valid=None, **kw) -> dict:
     "pred, expected",
     [
         ([1, 3, 4, 4], dict(abs_rel=0.25, sq_rel=0.625, rmse=2.0615528, rmse_log=0.4015143, d1=0.5, d2=0.75, d3=0.75)),
-        ([1, 3, 4, 5], dict(abs_rel=0.21875, sq_rel=0.40625, rmse=1.5811388, rmse_log=0.3103649, d1=0.5, d2=0.75, d3=1.0)),
+        (
+            [1, 3, 4, 5],
+            dict(abs_rel=0.21875, sq_rel=0.40625, rmse=1.5811388, rmse_log=0.3103649, d1=0.5, d2=0.75, d3=1.0),
+        ),
     ],
 )
 def test_hand_computed(pred, expected):

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import TINY_DEPTH
 from winwin.cli import main
 from winwin.engine.checkpoint import load_checkpoint, load_task
 from winwin.engine.config import ConfigError, load_config
@@ -18,7 +19,6 @@ from winwin.inference import full_resolution
 from winwin.models import create_model
 from winwin.tasks.depth import DepthSettings, DepthTask, silog_loss
 from winwin.windows import sample_windows
-from helpers import TINY_DEPTH
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_window_loss_uses_only_the_window_pixels():
     windows = sample_windows((4, 6), 2, (2, 2), 1, torch.Generator().manual_seed(0))
     mask = torch.zeros(4, 6, dtype=torch.bool)
     for top, left, h, w in windows.boxes[0].tolist():
-        mask[top:top + h, left:left + w] = True
+        mask[top : top + h, left : left + w] = True
     pixel_mask = mask.repeat_interleave(16, 0).repeat_interleave(16, 1)[None]  # (1, 64, 96)
     other = torch.where(pixel_mask, depth, torch.full_like(depth, 33.0))  # differs only outside the windows
 
@@ -75,20 +75,36 @@ def test_window_loss_uses_only_the_window_pixels():
     # And it is the SILog of the window pixels, computed by hand from the model's window outputs.
     with torch.no_grad():
         outs = model(image, windows)
-    crops = [depth[:, top * 16:(top + h) * 16, left * 16:(left + w) * 16] for top, left, h, w in windows.boxes[0].tolist()]
+    crops = [
+        depth[:, top * 16 : (top + h) * 16, left * 16 : (left + w) * 16]
+        for top, left, h, w in windows.boxes[0].tolist()
+    ]
     pred = torch.cat([o[:, 0].flatten(1) for o in outs], 1)
     target = torch.cat([c.flatten(1) for c in crops], 1)
-    assert loss(depth) == pytest.approx(float(silog_loss(pred, target, torch.ones_like(target, dtype=torch.bool))), rel=1e-5)
+    assert loss(depth) == pytest.approx(
+        float(silog_loss(pred, target, torch.ones_like(target, dtype=torch.bool))), rel=1e-5
+    )
 
 
 def test_run_folder_and_report(run):
     metrics = json.loads((run / "eval.json").read_text())
-    assert metrics["images"] == 2 and {"abs_rel", "sq_rel", "rmse", "rmse_log", "d1", "d2", "d3", "loss"} <= set(metrics)
+    assert metrics["images"] == 2 and {"abs_rel", "sq_rel", "rmse", "rmse_log", "d1", "d2", "d3", "loss"} <= set(
+        metrics
+    )
     assert 0 <= metrics["d1"] <= metrics["d2"] <= metrics["d3"] <= 1 and metrics["abs_rel"] > 0
     info = json.loads((run / "checkpoints" / "last.json").read_text())
-    assert info["task"] == {"settings": {"name": "depth", "loss": "silog", "silog_lambda": 0.85, "min_depth": None,
-                                         "max_depth": None, "eigen_crop": False, "median_scaling": False},
-                            "info": {"min_depth": 0.5, "max_depth": 50.0}}
+    assert info["task"] == {
+        "settings": {
+            "name": "depth",
+            "loss": "silog",
+            "silog_lambda": 0.85,
+            "min_depth": None,
+            "max_depth": None,
+            "eigen_crop": False,
+            "median_scaling": False,
+        },
+        "info": {"min_depth": 0.5, "max_depth": 50.0},
+    }
     report = (run / "report.md").read_text()
     assert "| abs_rel | sq_rel | rmse | rmse_log | d1 | d2 | d3 |" in report and "depth range 0.5 to 50 m" in report
 
@@ -119,12 +135,46 @@ def test_predict_writes_millimetres_npy_and_a_picture(run, tmp_path):
 
 
 def test_calibrate_depth_by_loss_and_by_the_primary_metric(run, tmp_path):
-    assert main(["calibrate", str(run), "--sweep", "0.5:1.5:0.5", "--images", "2", "--quiet", "--device", "cpu",
-                 "--out", str(tmp_path / "a")]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                str(run),
+                "--sweep",
+                "0.5:1.5:0.5",
+                "--images",
+                "2",
+                "--quiet",
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        )
+        == 0
+    )
     rows = (tmp_path / "a" / "sweep.csv").read_text().splitlines()
     assert rows[0].startswith("temperature,loss,abs_rel") and len(rows) == 4
-    assert main(["calibrate", str(run), "--sweep", "0.5:1.5:0.5", "--select", "metric", "--images", "2", "--quiet",
-                 "--device", "cpu", "--out", str(tmp_path / "b")]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                str(run),
+                "--sweep",
+                "0.5:1.5:0.5",
+                "--select",
+                "metric",
+                "--images",
+                "2",
+                "--quiet",
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 0
+    )
     info = json.loads((run / "checkpoints" / "last.json").read_text())
     curve = [dict(zip(rows[0].split(","), map(float, r.split(",")))) for r in rows[1:]]
     best = min(curve, key=lambda r: r["abs_rel"])  # lower is better for abs_rel

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import assert_close
 from winwin.models import DenseModel, create_model, list_models, model_config
 from winwin.windows import Windows, from_boxes, sample_windows
-from helpers import assert_close
 
 P = 16  # patch size of every registry model
 HEADS = ["linear", "convnext", "dpt"]
@@ -138,7 +138,7 @@ def shifted_pair(seed: int = 0) -> tuple[torch.Tensor, Windows, torch.Tensor, Wi
         canvases.append(canvas)
     rows = [[(0, 0, 2, 3), (2, 3, 2, 2)], [(1, 3, 2, 3), (0, 0, 2, 2)]]  # inside the content, per row
     at_origin = from_boxes(boxes(rows), (8, 10))
-    shifted = from_boxes(boxes([[(t + 2, l + 3, h, w) for t, l, h, w in row] for row in rows]), (8, 10))
+    shifted = from_boxes(boxes([[(t + 2, x + 3, h, w) for t, x, h, w in row] for row in rows]), (8, 10))
     return canvases[0], at_origin, canvases[1], shifted
 
 

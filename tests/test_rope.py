@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from winwin.layers import RoPE2D
 from helpers import assert_close
+from winwin.layers import RoPE2D
 
 
 def reference_rope(x: torch.Tensor, pos: torch.Tensor, base: float = 100.0) -> torch.Tensor:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import assert_close
 from winwin.tools.self_attention import (
     add_self_attention_args,
     attention_row,
@@ -22,7 +23,6 @@ from winwin.tools.self_attention import (
     self_probability,
     token_count_curve,
 )
-from helpers import assert_close
 
 
 def grid(h: int, w: int) -> torch.Tensor:
@@ -115,7 +115,8 @@ def test_matching_temperature_restores_training_self_probability() -> None:
     # Fewer tokens at test time than in training: the temperature goes below 1.
     back = matching_temperature(full, 11, train, 4, 16, 4.0)
     assert back < 1.0 and self_probability(train, 4, 16, 4.0, back) == pytest.approx(
-        self_probability(full, 11, 16, 4.0), abs=1e-6)
+        self_probability(full, 11, 16, 4.0), abs=1e-6
+    )
 
 
 @pytest.mark.parametrize("train_temperature", [1.0, 0.7])
@@ -127,9 +128,11 @@ def test_matching_temperature_identity_on_identical_layouts(train_temperature: f
 
 @pytest.mark.parametrize(
     "train, full, logit",
-    [(block(0, 0, 1, 1), grid(3, 3), 2.0),  # training self-probability 1: never reached by 9 tokens
-     (block(0, 0, 2, 2), grid(3, 3), 0.0),  # constant logits: 1/4 vs 1/9 whatever the temperature
-     (grid(4, 4), block(0, 0, 1, 2), 0.001)],  # 2 tokens cannot go below 1/2
+    [
+        (block(0, 0, 1, 1), grid(3, 3), 2.0),  # training self-probability 1: never reached by 9 tokens
+        (block(0, 0, 2, 2), grid(3, 3), 0.0),  # constant logits: 1/4 vs 1/9 whatever the temperature
+        (grid(4, 4), block(0, 0, 1, 2), 0.001),
+    ],  # 2 tokens cannot go below 1/2
 )
 def test_matching_temperature_unattainable(train, full, logit) -> None:
     with pytest.raises(ValueError, match="unattainable"):
@@ -141,12 +144,19 @@ def test_matching_temperature_unattainable(train, full, logit) -> None:
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [(dict(query=4), "query index 4 out of range for 4 tokens"), (dict(query=-1), "out of range"),
-     (dict(head_dim=6), "multiple of 4, got 6"), (dict(head_dim=0), "multiple of 4, got 0"),
-     (dict(temperature=0.0), "temperature must be finite and > 0, got 0.0"), (dict(temperature=-2.0), "> 0"),
-     (dict(pos=torch.zeros(4, 3, dtype=torch.long)), r"\(N, 2\).*\(4, 3\)"),
-     (dict(pos=torch.zeros(4, dtype=torch.long)), r"\(N, 2\)"), (dict(pos=torch.zeros(4, 2)), "integer"),
-     (dict(logit=-1.0), "logit"), (dict(logit=float("nan")), "logit")],
+    [
+        (dict(query=4), "query index 4 out of range for 4 tokens"),
+        (dict(query=-1), "out of range"),
+        (dict(head_dim=6), "multiple of 4, got 6"),
+        (dict(head_dim=0), "multiple of 4, got 0"),
+        (dict(temperature=0.0), "temperature must be finite and > 0, got 0.0"),
+        (dict(temperature=-2.0), "> 0"),
+        (dict(pos=torch.zeros(4, 3, dtype=torch.long)), r"\(N, 2\).*\(4, 3\)"),
+        (dict(pos=torch.zeros(4, dtype=torch.long)), r"\(N, 2\)"),
+        (dict(pos=torch.zeros(4, 2)), "integer"),
+        (dict(logit=-1.0), "logit"),
+        (dict(logit=float("nan")), "logit"),
+    ],
 )
 def test_attention_row_rejects_bad_inputs(kwargs: dict, message: str) -> None:
     args = dict(pos=block(0, 0, 2, 2), query=0, head_dim=8, logit=1.0, temperature=1.0) | kwargs
@@ -186,7 +196,9 @@ def test_diagnose_small_grid() -> None:
     qy, qx = r["query_yx"]
     assert m_train[qy, qx] == pytest.approx(r["p_self_train"]) and m_full[qy, qx] == pytest.approx(r["p_self_full"])
     assert np.unravel_index(np.nanargmax(m_train), m_train.shape) == (qy, qx)
-    assert r["curve_counts"][-1] == 60 and r["curve_probs"][r["tau_match"]][-1] == pytest.approx(r["p_self_train"], abs=1e-6)
+    assert r["curve_counts"][-1] == 60 and r["curve_probs"][r["tau_match"]][-1] == pytest.approx(
+        r["p_self_train"], abs=1e-6
+    )
     assert diagnose((6, 10), 2, (3, 3), head_dim=16, logit=4.0, seed=3)["boxes"] == r["boxes"]  # seeded
 
 
@@ -203,7 +215,9 @@ def test_run_self_attention_writes_png_and_json(tmp_path, capsys) -> None:
         assert image.format == "PNG" and image.size[0] > 300
     numbers = json.loads((tmp_path / "figs" / "sa.json").read_text())
     assert numbers["tau_match"] > 1.0 and numbers["train_tokens"] == 12 and numbers["full_tokens"] == 48
-    assert not any(k.startswith("map_") for k in numbers) and len(numbers["curve_probs"]["tau_match"]) == len(numbers["curve_counts"])
+    assert not any(k.startswith("map_") for k in numbers) and len(numbers["curve_probs"]["tau_match"]) == len(
+        numbers["curve_counts"]
+    )
     assert sorted(p.name for p in out.parent.iterdir()) == ["sa.json", "sa.png"]  # no .tmp left behind
     text = capsys.readouterr().out
     assert "12 training tokens" in text and "48 full-grid tokens" in text and f"{numbers['tau_match']:.4f}" in text

@@ -74,8 +74,9 @@ class SmoothTask(Task):
 
     def build_dataset(self, data, split, *, train, augment=False, cache=False):
         self.check_data(data)
-        return NoiseImages(data.train_length if train else data.val_length, tuple(data.image_size),
-                           0 if split == "train" else 10_000)
+        return NoiseImages(
+            data.train_length if train else data.val_length, tuple(data.image_size), 0 if split == "train" else 10_000
+        )
 
     def out_channels(self) -> int:
         return 3
@@ -141,8 +142,26 @@ def test_eval_calibrate_and_predict_through_the_cli(run, tmp_path):
     out = tmp_path / "eval.json"
     assert main(["eval", str(run), "--device", "cpu", "-o", str(out)]) == 0
     assert json.loads(out.read_text())["mse"] == pytest.approx(json.loads((run / "eval.json").read_text())["mse"])
-    assert main(["calibrate", str(run), "--sweep", "0.5:1.5:0.5", "--select", "metric", "--images", "2",
-                 "--quiet", "--device", "cpu", "--out", str(tmp_path / "cal")]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                str(run),
+                "--sweep",
+                "0.5:1.5:0.5",
+                "--select",
+                "metric",
+                "--images",
+                "2",
+                "--quiet",
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "cal"),
+            ]
+        )
+        == 0
+    )
     rows = (tmp_path / "cal" / "sweep.csv").read_text().splitlines()
     assert rows[0].startswith("temperature,loss,mse") and len(rows) == 4
     info = json.loads((run / "checkpoints" / "last.json").read_text())

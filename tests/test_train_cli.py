@@ -8,12 +8,12 @@ import torch
 import yaml
 from PIL import Image
 
+from helpers import TINY
 from winwin.cli import main
 from winwin.engine.checkpoint import load_checkpoint, save_checkpoint
 from winwin.engine.config import ConfigError, load_config
 from winwin.engine.train import train
 from winwin.models import create_model
-from helpers import TINY
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,16 @@ def run_dir(tmp_path_factory):
 
 
 def test_run_folder_contents(run_dir):
-    for name in ("config.yaml", "log.jsonl", "eval.json", "report.md", "report.png",
-                 "checkpoints/last.safetensors", "checkpoints/last.json", "checkpoints/last.optim.pt"):
+    for name in (
+        "config.yaml",
+        "log.jsonl",
+        "eval.json",
+        "report.md",
+        "report.png",
+        "checkpoints/last.safetensors",
+        "checkpoints/last.json",
+        "checkpoints/last.optim.pt",
+    ):
         assert (run_dir / name).is_file(), name
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["train"]["steps"] == 3 and saved["model"]["embed_dim"] == 32
@@ -87,7 +95,12 @@ def test_predict_cli_writes_a_colour_png(run_dir, tmp_path):
     palette = json.loads((run_dir / "checkpoints/last.json").read_text())["task"]["info"]["palette"]
     assert np.array_equal(np.array(pred.getpalette()[: 3 * 8]).reshape(8, 3), np.array(palette))
     viz = tmp_path / "viz.png"
-    assert main(["predict", str(run_dir), str(image), "-o", str(tmp_path / "ids.npy"), "--viz", str(viz), "--device", "cpu"]) == 0
+    assert (
+        main(
+            ["predict", str(run_dir), str(image), "-o", str(tmp_path / "ids.npy"), "--viz", str(viz), "--device", "cpu"]
+        )
+        == 0
+    )
     ids = np.load(tmp_path / "ids.npy")
     assert np.array_equal(ids, np.asarray(pred))  # the same prediction, raw
     assert np.array_equal(np.asarray(Image.open(viz)), np.array(palette, dtype=np.uint8)[ids])
@@ -95,7 +108,10 @@ def test_predict_cli_writes_a_colour_png(run_dir, tmp_path):
 
 def test_errors_before_any_work(tmp_path, capsys):
     with pytest.raises(ConfigError, match="at most 6 fit"):
-        train(load_config(None, TINY + [f"out_dir={tmp_path}", "windows.num_windows=7", "windows.window_size=[2, 2]"]), progress=False)
+        train(
+            load_config(None, TINY + [f"out_dir={tmp_path}", "windows.num_windows=7", "windows.window_size=[2, 2]"]),
+            progress=False,
+        )
     with pytest.raises(ConfigError, match="task.num_classes is 19 but the dataset has 8 classes"):
         train(load_config(None, TINY + [f"out_dir={tmp_path}", "task.num_classes=19"]), progress=False)
     with pytest.raises(ConfigError, match="'model.num_classes' is now task.num_classes"):

@@ -7,8 +7,8 @@ import re
 import pytest
 import torch
 
-from winwin.windows import WindowSpec
 from helpers import assert_valid
+from winwin.windows import WindowSpec
 
 
 def test_spec_windows_mode_samples_the_configured_windows() -> None:

@@ -1,4 +1,6 @@
-"""Window sampling: validity of boxes, index/pos layout, reproducibility, coverage, errors (WindowSpec: test_window_spec.py)."""
+"""Window sampling: validity of boxes, index/pos layout, reproducibility, coverage, errors.
+
+WindowSpec has its own file: test_window_spec.py."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import assert_close, assert_valid, occupancy
 from winwin.windows import (
     Windows,
     coverage,
@@ -15,7 +18,6 @@ from winwin.windows import (
     max_windows_that_fit,
     sample_windows,
 )
-from helpers import assert_close, assert_valid, occupancy
 
 FEW = settings(max_examples=25, deadline=None, derandomize=True)
 
@@ -167,7 +169,8 @@ def ratio(cov: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize(
-    "grid, n, sizes", [((12, 16), 2, (5, 5)), ((9, 9), 1, (4, 4)), ((10, 14), 2, [(6, 3), (3, 6)]), ((7, 11), 3, (3, 3))]
+    "grid, n, sizes",
+    [((12, 16), 2, (5, 5)), ((9, 9), 1, (4, 4)), ((10, 14), 2, [(6, 3), (3, 6)]), ((7, 11), 3, (3, 3))],
 )
 def test_every_cell_is_covered(grid, n, sizes) -> None:
     w = sample_windows(grid, n, sizes, 600, torch.Generator().manual_seed(14))
@@ -206,7 +209,8 @@ def test_window_larger_than_grid() -> None:
 
 
 @pytest.mark.parametrize(
-    "grid, n, size, most", [((20, 30), 4, (12, 12), 2), ((10, 10), 5, (5, 5), 4), ((7, 7), 3, (4, 4), 1), ((9, 20), 7, (3, 7), 6)]
+    "grid, n, size, most",
+    [((20, 30), 4, (12, 12), 2), ((10, 10), 5, (5, 5), 4), ((7, 7), 3, (4, 4), 1), ((9, 20), 7, (3, 7), 6)],
 )
 def test_too_many_windows(grid, n, size, most) -> None:
     with pytest.raises(ValueError, match=rf"at most {most} fit"):

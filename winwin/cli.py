@@ -39,8 +39,10 @@ def _eval(args) -> None:
     if used["mode"] == "per_head":
         metrics["head_temperatures"] = used["head_temperatures"]
     metrics["checkpoint"] = str(ckpt)
-    print(f"{task.summary(metrics)}  loss {metrics['loss']:.4f}  "
-          f"({metrics['images']} images at full resolution, {format_temperature(used)})")
+    print(
+        f"{task.summary(metrics)}  loss {metrics['loss']:.4f}  "
+        f"({metrics['images']} images at full resolution, {format_temperature(used)})"
+    )
     if args.output:
         atomic_write_text(Path(args.output), json.dumps(metrics, indent=2))
 
@@ -77,9 +79,21 @@ def _calibrate(args) -> None:
     if cfg is None:
         raise SystemExit(f"error: cannot find the experiment config of {args.checkpoint}; pass --config CONFIG.yaml")
     setup_runtime(args.seed)
-    run_calibration(ckpt, cfg, sweep=temperatures, learn=args.learn, select=args.select, images=args.images, batch_size=args.batch_size,
-                    steps=args.steps, lr=args.lr, device=resolve_device(args.device),
-                    out_dir=Path(args.out) if args.out else None, seed=args.seed, progress=not args.quiet)
+    run_calibration(
+        ckpt,
+        cfg,
+        sweep=temperatures,
+        learn=args.learn,
+        select=args.select,
+        images=args.images,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        lr=args.lr,
+        device=resolve_device(args.device),
+        out_dir=Path(args.out) if args.out else None,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
 
 
 def _diagnose(args) -> None:
@@ -103,14 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model from a YAML config (key=value overrides)")
     p.add_argument("config", help="experiment YAML, e.g. configs/demo.yaml")
-    p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.steps=100 windows.num_windows=1")
+    p.add_argument(
+        "overrides", nargs="*", help="dotted key=value overrides, e.g. train.steps=100 windows.num_windows=1"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="evaluate a run or checkpoint at full resolution (one forward per image)")
     p.add_argument("run", help="run folder or checkpoint (.safetensors / .json)")
     p.add_argument("--config", help="experiment YAML (default: the run's config.yaml)")
-    p.add_argument("--temperature", type=float, help="attention scale multiplier (default: the checkpoint's; 1 = untuned)")
+    p.add_argument(
+        "--temperature", type=float, help="attention scale multiplier (default: the checkpoint's; 1 = untuned)"
+    )
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--device", default="auto")
     p.add_argument("-o", "--output", help="write the metrics as JSON here")
@@ -119,24 +137,44 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predict one image (or frame pair) at full resolution and write the result")
     p.add_argument("checkpoint", help="run folder or checkpoint")
     p.add_argument("images", nargs="+", metavar="image", help="input image file(s): one per input of the task")
-    p.add_argument("-o", "--output", required=True,
-                   help="output file; the task decides the formats (segmentation: .png class ids in a palette image "
-                        "or .npy; depth: .png 16-bit millimetres or .npy float32 metres)")
-    p.add_argument("--viz", help="also write a picture of the prediction to this .png (class colours, depth colour map)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="output file; the task decides the formats (segmentation: .png class ids in a palette image "
+        "or .npy; depth: .png 16-bit millimetres or .npy float32 metres)",
+    )
+    p.add_argument(
+        "--viz", help="also write a picture of the prediction to this .png (class colours, depth colour map)"
+    )
     p.add_argument("--temperature", type=float)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("calibrate", help="tune the attention softmax temperature of a checkpoint for full-resolution inputs")
+    p = sub.add_parser(
+        "calibrate", help="tune the attention softmax temperature of a checkpoint for full-resolution inputs"
+    )
     p.add_argument("checkpoint", help="run folder or checkpoint; the result is stored in its JSON config")
-    p.add_argument("--sweep", nargs="?", const="0.5:1.5:0.05", metavar="START:STOP:STEP",
-                   help="one multiplier for every attention layer, minimising the full-resolution training loss "
-                        "(default 0.5:1.5:0.05; the default action when --learn is not given)")
-    p.add_argument("--learn", action="store_true",
-                   help="learn one temperature per head with every weight frozen (after the sweep when both are given)")
-    p.add_argument("--select", default="loss", metavar="loss|metric",
-                   help="--sweep: keep the multiplier with the lowest training loss (the paper's choice) or the best "
-                        "value of the task's primary metric (metric, or its name: miou, abs_rel ...)")
+    p.add_argument(
+        "--sweep",
+        nargs="?",
+        const="0.5:1.5:0.05",
+        metavar="START:STOP:STEP",
+        help="one multiplier for every attention layer, minimising the full-resolution training loss "
+        "(default 0.5:1.5:0.05; the default action when --learn is not given)",
+    )
+    p.add_argument(
+        "--learn",
+        action="store_true",
+        help="learn one temperature per head with every weight frozen (after the sweep when both are given)",
+    )
+    p.add_argument(
+        "--select",
+        default="loss",
+        metavar="loss|metric",
+        help="--sweep: keep the multiplier with the lowest training loss (the paper's choice) or the best "
+        "value of the task's primary metric (metric, or its name: miou, abs_rel ...)",
+    )
     p.add_argument("--images", type=int, default=100, help="training images the sweep is measured on (evenly spread)")
     p.add_argument("--steps", type=int, default=200, help="--learn: optimisation steps")
     p.add_argument("--lr", type=float, default=0.01, help="--learn: Adam learning rate of the log-temperatures")
@@ -150,8 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("diagnose", help="diagnostics")
     diag = p.add_subparsers(dest="diagnose", required=True)
-    d = diag.add_parser("self-attention", help="Appendix D, Fig. 7: self-attention probability vs number of tokens "
-                                               "with constant query-key products, and the temperature that matches them")
+    d = diag.add_parser(
+        "self-attention",
+        help="Appendix D, Fig. 7: self-attention probability vs number of tokens "
+        "with constant query-key products, and the temperature that matches them",
+    )
     from .tools.self_attention import add_self_attention_args
 
     add_self_attention_args(d)

@@ -3,9 +3,9 @@ long-range cue, depth scenes in perspective) and readers for real datasets in th
 
 from .build import DATASETS, DatasetEntry, SegmentationDataset, build_dataset, build_from_config, dataset_task
 from .config import DataConfig
+from .depth_folders import DepthPNGFolder, KITTIDepth, NYUv2Labeled
 from .folders import BDD100kSegmentation, CityscapesSegmentation, SegmentationFolder
 from .palette import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, colorize, make_palette
-from .depth_folders import DepthPNGFolder, KITTIDepth, NYUv2Labeled
 from .synthetic import SYNTHETIC_PALETTE, SyntheticSegmentation
 from .synthetic_depth import SyntheticDepth
 from .synthetic_scene import Scene, SceneObject, SceneSpec

@@ -149,8 +149,16 @@ def build_from_config(d: DataConfig, split: str, *, train: bool, augment: bool =
     image_hw = tuple(d.image_size) if d.image_size is not None else None
     if _entry(d.name).generated:
         length = d.train_length if train else d.val_length
-        return build_dataset(d.name, split, length=length, image_hw=image_hw, seed=d.seed, flip=d.flip and augment,
-                             cache=cache)
+        return build_dataset(
+            d.name, split, length=length, image_hw=image_hw, seed=d.seed, flip=d.flip and augment, cache=cache
+        )
     max_items = d.max_train_items if train else d.max_val_items
-    return build_dataset(d.name, split, root=d.root, image_root=d.image_root, image_hw=image_hw,
-                         flip=d.flip and augment, max_items=max_items)
+    return build_dataset(
+        d.name,
+        split,
+        root=d.root,
+        image_root=d.image_root,
+        image_hw=image_hw,
+        flip=d.flip and augment,
+        max_items=max_items,
+    )

@@ -47,8 +47,14 @@ class DepthSceneSpec:
     noise: float = 0.03  # std of the per-pixel noise, as a fraction of the 0..255 range
 
     def validate(self) -> None:
-        pairs = {"horizon": self.horizon, "wall_depth": self.wall_depth, "object_width": self.object_width,
-                 "object_height": self.object_height, "tile_size": self.tile_size, "depth_range": self.depth_range}
+        pairs = {
+            "horizon": self.horizon,
+            "wall_depth": self.wall_depth,
+            "object_width": self.object_width,
+            "object_height": self.object_height,
+            "tile_size": self.tile_size,
+            "depth_range": self.depth_range,
+        }
         for name, (lo, hi) in pairs.items():
             if not 0 < lo <= hi:
                 raise ValueError(f"{name} must be 0 < lo <= hi, got {(lo, hi)}")

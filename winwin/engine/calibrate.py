@@ -15,10 +15,9 @@ import math
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
-
-from torch import nn
 
 from ..inference import full_resolution
 from ..models.temperature import enable_head_temperatures
@@ -38,7 +37,9 @@ def parse_sweep(text: str) -> list[float]:
     try:
         start, stop, step = (float(p) for p in parts)
     except ValueError:
-        raise ValueError(f"--sweep takes START:STOP:STEP with three numbers, e.g. {DEFAULT_SWEEP}; got {text!r}") from None
+        raise ValueError(
+            f"--sweep takes START:STOP:STEP with three numbers, e.g. {DEFAULT_SWEEP}; got {text!r}"
+        ) from None
     if not (start > 0 and stop >= start and step > 0):
         raise ValueError(f"--sweep {text!r}: need 0 < START <= STOP and STEP > 0 (e.g. {DEFAULT_SWEEP})")
     count = int(math.floor((stop - start) / step + 1e-6)) + 1
@@ -90,8 +91,10 @@ def selection_key(task: Task, select: str) -> tuple[str, bool]:
         return "loss", False
     if select in ("metric", metric.primary):
         return metric.primary, metric.higher_is_better
-    raise ValueError(f"unknown selection criterion {select!r} for task {task.name!r}: use loss or metric "
-                     f"(= {metric.primary}, {'higher' if metric.higher_is_better else 'lower'} is better)")
+    raise ValueError(
+        f"unknown selection criterion {select!r} for task {task.name!r}: use loss or metric "
+        f"(= {metric.primary}, {'higher' if metric.higher_is_better else 'lower'} is better)"
+    )
 
 
 def best_temperature(curve: list[dict], key: str = "loss", higher_is_better: bool = False) -> dict:
@@ -130,8 +133,9 @@ def learn_head_temperatures(
         p.requires_grad_(False)
     params = enable_head_temperatures(model)  # (heads,) per layer, trainable
     optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.99))
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(seed)
+    )
     if len(loader) == 0:
         raise ValueError(f"batch_size {batch_size} is larger than the {len(dataset)} calibration images")
     batches, log = endless(loader), []
@@ -147,8 +151,16 @@ def learn_head_temperatures(
             loss.backward()
             optimizer.step()
             temps = torch.cat([p.detach().exp() for p in params])
-            log.append({"step": step + 1, "loss": loss.item(), "lr": step_lr, "mean": temps.mean().item(),
-                        "min": temps.min().item(), "max": temps.max().item()})
+            log.append(
+                {
+                    "step": step + 1,
+                    "loss": loss.item(),
+                    "lr": step_lr,
+                    "mean": temps.mean().item(),
+                    "min": temps.min().item(),
+                    "max": temps.max().item(),
+                }
+            )
             bar.set_postfix(loss=f"{log[-1]['loss']:.4f}", t=f"{log[-1]['mean']:.3f}")
     finally:
         for name, p in model.named_parameters():
@@ -159,7 +171,10 @@ def learn_head_temperatures(
 
 
 def _check_only_temperatures_changed(model: nn.Module, before: dict[str, torch.Tensor]) -> None:
-    changed = [name for name, p in model.named_parameters()
-               if name in before and not name.endswith("log_temperature") and not torch.equal(p.detach(), before[name])]
+    changed = [
+        name
+        for name, p in model.named_parameters()
+        if name in before and not name.endswith("log_temperature") and not torch.equal(p.detach(), before[name])
+    ]
     if changed:
         raise RuntimeError(f"temperature calibration changed frozen parameters: {changed[:5]}")

@@ -10,7 +10,9 @@ from matplotlib.figure import Figure
 from ..files import save_figure
 
 
-def plot_sweep(curve: list[dict], best: dict, path: Path, title: str, criterion: str = "loss", metric: str = "miou") -> None:
+def plot_sweep(
+    curve: list[dict], best: dict, path: Path, title: str, criterion: str = "loss", metric: str = "miou"
+) -> None:
     """Training loss (left axis) and the task's primary ``metric`` (right axis) against the temperature."""
     t = [r["temperature"] for r in curve]
     fig = Figure(figsize=(6.4, 3.8), dpi=110)
@@ -20,8 +22,16 @@ def plot_sweep(curve: list[dict], best: dict, path: Path, title: str, criterion:
     ax.set_ylabel("full-resolution training loss", color="tab:blue")
     ax.axvline(1.0, color="gray", ls=":", lw=1)
     ax.axvline(best["temperature"], color="tab:red", ls="--", lw=1)
-    ax.annotate(f"selected {best['temperature']:g} ({criterion})", (best["temperature"], 0.02), color="tab:red",
-                xycoords=("data", "axes fraction"), textcoords="offset points", xytext=(-4, 0), ha="right", fontsize=8)
+    ax.annotate(
+        f"selected {best['temperature']:g} ({criterion})",
+        (best["temperature"], 0.02),
+        color="tab:red",
+        xycoords=("data", "axes fraction"),
+        textcoords="offset points",
+        xytext=(-4, 0),
+        ha="right",
+        fontsize=8,
+    )
     right = ax.twinx()
     right.plot(t, [r[metric] for r in curve], "s-", color="tab:orange", ms=3)
     right.set_ylabel(metric, color="tab:orange")
@@ -39,7 +49,7 @@ def plot_learning(log: list[dict], temperatures: list[list[float]], init: float,
     if len(loss) >= 10:
         k = max(1, len(loss) // 20)
         smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
-        ax_loss.plot(steps[k - 1:], smooth, color="tab:blue", lw=1.5, label=f"mean of {k}")
+        ax_loss.plot(steps[k - 1 :], smooth, color="tab:blue", lw=1.5, label=f"mean of {k}")
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("full-resolution training loss")
     ax_loss.legend(fontsize=8)

@@ -31,8 +31,9 @@ def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, step: int, extra: dict | None = None, optimizer=None,
-                    task: Task | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path, model: nn.Module, step: int, extra: dict | None = None, optimizer=None, task: Task | None = None
+) -> Path:
     """Weights (safetensors), optimizer state and the JSON config: model config, step, the task's settings
     and dataset facts (so the checkpoint alone can predict and evaluate), and ``extra`` entries."""
     weights, meta = checkpoint_paths(path)

@@ -62,8 +62,12 @@ class ConfigError(InputError):
 
 
 # Settings that moved when tasks became units: old name -> where it lives now.
-MOVED = {"model": {"num_classes": "task.num_classes (model.out_channels follows from the task's settings)",
-                   "head_dim": "model.head_width (the ConvNeXt head's channels)"}}
+MOVED = {
+    "model": {
+        "num_classes": "task.num_classes (model.out_channels follows from the task's settings)",
+        "head_dim": "model.head_width (the ConvNeXt head's channels)",
+    }
+}
 
 
 def _check_type(value, hint, where: str):
@@ -109,7 +113,9 @@ def _merge(obj, updates: dict, where: str):
         if key not in names:
             if key in MOVED.get(where, {}):
                 raise ConfigError(f"{path!r} is now {MOVED[where][key]}")
-            raise ConfigError(f"unknown setting {path!r}; known settings of {where or 'the config'}: {', '.join(sorted(names))}")
+            raise ConfigError(
+                f"unknown setting {path!r}; known settings of {where or 'the config'}: {', '.join(sorted(names))}"
+            )
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             changes[key] = _merge(current, value, path)
@@ -187,7 +193,9 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Experimen
     model = _merge(base_model, model_raw, "model")
     channels = task.out_channels()
     if "out_channels" in model_raw and model.out_channels != channels:
-        raise ConfigError(f"model.out_channels is {model.out_channels} but task {name!r} needs {channels}; leave it unset")
+        raise ConfigError(
+            f"model.out_channels is {model.out_channels} but task {name!r} needs {channels}; leave it unset"
+        )
     model = dataclasses.replace(model, out_channels=channels)
     data = cfg.data if cfg.data.name is not None else dataclasses.replace(cfg.data, name=cls.default_dataset)
     cfg = dataclasses.replace(cfg, task=settings, model=model, data=data)

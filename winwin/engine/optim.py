@@ -36,7 +36,9 @@ def param_groups(model: DenseModel, weight_decay: float, layer_decay: float) -> 
     return out
 
 
-def build_optimizer(model: DenseModel, lr: float, weight_decay: float, layer_decay: float, betas: tuple[float, float]) -> torch.optim.AdamW:
+def build_optimizer(
+    model: DenseModel, lr: float, weight_decay: float, layer_decay: float, betas: tuple[float, float]
+) -> torch.optim.AdamW:
     groups = param_groups(model, weight_decay, layer_decay)
     for g in groups:
         g["lr"] = lr * g["lr_scale"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -21,13 +20,22 @@ COLOURS = ["#ff3030", "#30a0ff", "#ffd000", "#30ff60", "#ff30ff", "#ffffff"]
 
 def _draw_windows(ax, windows, patch: int) -> None:
     for i, (top, left, h, w) in enumerate(windows.boxes[0].tolist()):
-        ax.add_patch(Rectangle((left * patch - 0.5, top * patch - 0.5), w * patch, h * patch, fill=False, lw=2,
-                               ec=COLOURS[i % len(COLOURS)]))
+        ax.add_patch(
+            Rectangle(
+                (left * patch - 0.5, top * patch - 0.5),
+                w * patch,
+                h * patch,
+                fill=False,
+                lw=2,
+                ec=COLOURS[i % len(COLOURS)],
+            )
+        )
 
 
 @torch.no_grad()
-def save_report_figure(path: Path, task: Task, model: nn.Module, dataset, windows_spec, grid: tuple[int, int],
-                       device, count: int = 2) -> None:
+def save_report_figure(
+    path: Path, task: Task, model: nn.Module, dataset, windows_spec, grid: tuple[int, int], device, count: int = 2
+) -> None:
     """``count`` validation samples: the task's panels, with one sampled training window set on each input."""
     gen = torch.Generator().manual_seed(0)
     rows = []

@@ -21,7 +21,9 @@ def resolve_run(run_or_ckpt: str | Path, config: str | Path | None = None) -> tu
         cfg_path = Path(info["run"]) / "config.yaml" if "run" in info else None
     weights, meta = checkpoint_paths(ckpt)
     if not weights.exists() or not meta.exists():
-        raise FileNotFoundError(f"no checkpoint at {weights} (+ {meta.name}); is {run_or_ckpt} a run folder or a checkpoint?")
+        raise FileNotFoundError(
+            f"no checkpoint at {weights} (+ {meta.name}); is {run_or_ckpt} a run folder or a checkpoint?"
+        )
     if config is not None:
         return ckpt, load_config(config)
     if cfg_path is not None and cfg_path.exists():

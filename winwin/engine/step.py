@@ -49,8 +49,9 @@ def prepare(task: Task, batch: dict, patch: int | None, device: torch.device | s
     return Batch(inputs, target, valid)
 
 
-def supervised_pixels(task: Task, output: torch.Tensor | list[torch.Tensor], batch: Batch, windows: Any,
-                      patch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def supervised_pixels(
+    task: Task, output: torch.Tensor | list[torch.Tensor], batch: Batch, windows: Any, patch: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Output (B, K, P), target (B, [C,] P) and valid (B, P) of the supervised pixels, windows concatenated
     per image (so per-image losses such as SILog see all of an image's windows together)."""
     if windows is None:  # (B, [C,] H, W) -> (B, [C,] H*W)

@@ -23,8 +23,9 @@ from .runtime import autocast, resolve_device, setup_runtime
 from .step import batch_loss, prepare
 
 
-def build_split(task: Task, cfg: ExperimentConfig, split: str, *, train: bool, augment: bool = False,
-                cache: bool = False) -> Dataset:
+def build_split(
+    task: Task, cfg: ExperimentConfig, split: str, *, train: bool, augment: bool = False, cache: bool = False
+) -> Dataset:
     """One split of the experiment's dataset (the training split's sizes when ``train``)."""
     try:
         return task.build_dataset(cfg.data, split, train=train, augment=augment, cache=cache)
@@ -36,8 +37,10 @@ def build_datasets(task: Task, cfg: ExperimentConfig) -> tuple[Dataset, Dataset]
     """(train, val) datasets of the experiment; synthetic data is generated, real data read from data.root."""
     # Cached synthetic training set: generated once, then each epoch costs only the normalisation (FINDINGS:
     # keep data generation off the critical path).
-    return (build_split(task, cfg, cfg.data.train_split, train=True, augment=True, cache=True),
-            build_split(task, cfg, cfg.data.val_split, train=False))
+    return (
+        build_split(task, cfg, cfg.data.train_split, train=True, augment=True, cache=True),
+        build_split(task, cfg, cfg.data.val_split, train=False),
+    )
 
 
 def check_against_data(cfg: ExperimentConfig, task: Task, train_set: Dataset) -> tuple[int, int]:
@@ -53,7 +56,9 @@ def check_against_data(cfg: ExperimentConfig, task: Task, train_set: Dataset) ->
     try:
         cfg.windows.validate(grid)
     except ValueError as e:
-        raise ConfigError(f"windows: {e} (training images are {H}x{W} px = {grid[0]}x{grid[1]} tokens of {p} px)") from None
+        raise ConfigError(
+            f"windows: {e} (training images are {H}x{W} px = {grid[0]}x{grid[1]} tokens of {p} px)"
+        ) from None
     return grid
 
 
@@ -104,8 +109,13 @@ def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
 
     loader_gen = torch.Generator().manual_seed(t.seed + start)
     loader = DataLoader(
-        train_set, batch_size=t.batch_size, shuffle=True, drop_last=True, num_workers=t.num_workers,
-        generator=loader_gen, persistent_workers=t.num_workers > 0,
+        train_set,
+        batch_size=t.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=t.num_workers,
+        generator=loader_gen,
+        persistent_workers=t.num_workers > 0,
     )
     if len(loader) == 0:
         raise ConfigError(f"train.batch_size {t.batch_size} is larger than the training set ({len(train_set)} images)")
@@ -116,7 +126,9 @@ def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
     model.train()
     log_path = run_dir / "log.jsonl"
     batches = endless(loader)
-    bar = tqdm(range(start, t.steps), initial=start, total=t.steps, desc=cfg.name, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        range(start, t.steps), initial=start, total=t.steps, desc=cfg.name, disable=not progress, dynamic_ncols=True
+    )
     tic, seen, loss_avg = time.perf_counter(), 0, None
     primary = task.metric().primary
     for step in bar:
@@ -151,7 +163,9 @@ def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
         if t.eval_every and done % t.eval_every == 0 and done != t.steps:
             metrics = evaluate(task, model, val_set, device, t.eval_batch_size, bf16=bf16, progress=False)
             with log_path.open("a") as f:
-                f.write(json.dumps({"step": done, f"val_{primary}": metrics[primary], "val_loss": metrics["loss"]}) + "\n")
+                f.write(
+                    json.dumps({"step": done, f"val_{primary}": metrics[primary], "val_loss": metrics["loss"]}) + "\n"
+                )
     bar.close()
     save_checkpoint(ckpt, model, t.steps, ckpt_extra, optimizer, task)
 

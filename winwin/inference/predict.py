@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from ..errors import InputError
@@ -12,8 +11,14 @@ from ..tasks import Task
 from .full import full_resolution
 
 
-def predict_files(model: nn.Module, task: Task, images: list[str | Path], output: str | Path,
-                  viz: str | Path | None = None, temperature: float | None = None) -> str:
+def predict_files(
+    model: nn.Module,
+    task: Task,
+    images: list[str | Path],
+    output: str | Path,
+    viz: str | Path | None = None,
+    temperature: float | None = None,
+) -> str:
     """Read ``images`` (the task's inputs, e.g. one image or a frame pair), predict at full resolution in one
     forward and write ``output`` (and the picture ``viz``). Bad paths and files raise ``InputError`` before
     the model runs. Returns the task's one-line description of what was written."""
@@ -26,4 +31,3 @@ def predict_files(model: nn.Module, task: Task, images: list[str | Path], output
     out = full_resolution(model, [x.to(device) for x in inputs], temperature)  # (1, K, H, W)
     prediction = task.predict(out.float())[0].cpu()
     return task.write_prediction(prediction, output, viz)
-

@@ -90,8 +90,15 @@ class AttentionBase(nn.Module):
 class Attention(AttentionBase):
     """Multi-head self-attention over tokens that carry their (y, x) positions: ``forward(x, pos)``."""
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, rope: RoPE2D | None = None,
-                 attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        qkv_bias: bool = True,
+        rope: RoPE2D | None = None,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+    ) -> None:
         super().__init__(dim, num_heads, rope, attn_drop)
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self._add_output_projection(dim, proj_drop)
@@ -110,8 +117,15 @@ class CrossAttention(AttentionBase):
     """Multi-head cross-attention from query tokens to memory tokens (e.g. the second frame's, CroCo's
     decoder), each with their own positions: ``forward(x, pos, mem, mem_pos)``."""
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, rope: RoPE2D | None = None,
-                 attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        qkv_bias: bool = True,
+        rope: RoPE2D | None = None,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+    ) -> None:
         super().__init__(dim, num_heads, rope, attn_drop)
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)

@@ -41,9 +41,14 @@ class RoPE2D(nn.Module):
     def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """x: (B, heads, N, D) queries or keys; pos: (B, N, 2) integer (y, x). Returns (B, heads, N, D)."""
         if x.ndim != 4 or pos.ndim != 3 or pos.shape[-1] != 2:
-            raise ValueError(f"RoPE2D expects x (B, heads, N, D) and pos (B, N, 2), got {tuple(x.shape)} and {tuple(pos.shape)}")
+            raise ValueError(
+                f"RoPE2D expects x (B, heads, N, D) and pos (B, N, 2), got {tuple(x.shape)} and {tuple(pos.shape)}"
+            )
         if pos.shape[:2] != (x.shape[0], x.shape[2]):
-            raise ValueError(f"RoPE2D got {tuple(pos.shape[:2])} (batch, tokens) positions for x with batch {x.shape[0]} and {x.shape[2]} tokens")
+            raise ValueError(
+                f"RoPE2D got {tuple(pos.shape[:2])} (batch, tokens) positions for x with batch {x.shape[0]} "
+                f"and {x.shape[2]} tokens"
+            )
         if x.shape[-1] % 4 != 0:
             raise ValueError(f"RoPE2D needs a head dimension divisible by 4, got {x.shape[-1]}")
         d = x.shape[-1] // 2

@@ -2,8 +2,8 @@
 
 from .config import ModelConfig
 from .encoder import ViTEncoder
-from .registry import ARCHS, build_model, create_model, list_models, model_config
 from .monocular import DenseModel, MonocularModel
+from .registry import ARCHS, build_model, create_model, list_models, model_config
 
 __all__ = [
     "ARCHS",

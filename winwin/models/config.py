@@ -44,7 +44,9 @@ class ModelConfig:
             raise ValueError(f"model.temperature must be > 0, got {self.temperature}")
         if self.head_temperatures is not None and not all(v > 0 for row in self.head_temperatures for v in row):
             raise ValueError(f"model.head_temperatures must all be > 0, got {self.head_temperatures}")
-        if self.dpt_layers is not None and (len(self.dpt_layers) != 4 or not all(-self.depth <= i < self.depth for i in self.dpt_layers)):
+        if self.dpt_layers is not None and (
+            len(self.dpt_layers) != 4 or not all(-self.depth <= i < self.depth for i in self.dpt_layers)
+        ):
             raise ValueError(f"model.dpt_layers must be 4 block indices in [0, {self.depth}), got {self.dpt_layers}")
 
     def resolved_dpt_layers(self) -> list[int]:

@@ -69,7 +69,10 @@ class ViTEncoder(nn.Module):
         the final norm); T = grid tokens or ``windows.num_tokens``.
         """
         if windows is not None and windows.grid_hw != self.patch_embed.grid_size(img.shape[-2:]):
-            raise ValueError(f"windows were sampled on a {windows.grid_hw} grid, image grid is {self.patch_embed.grid_size(img.shape[-2:])}")
+            raise ValueError(
+                f"windows were sampled on a {windows.grid_hw} grid, "
+                f"image grid is {self.patch_embed.grid_size(img.shape[-2:])}"
+            )
         x, pos = self.patch_embed(img, None if windows is None else windows.index)  # (B, T, D), (B, T, 2)
         if self.pos_embed == "cosine":
             x = x + cosine_pos_embed(pos, self.embed_dim).to(x.dtype)

@@ -58,7 +58,9 @@ def build_model(cfg: ModelConfig) -> MonocularModel:
     elif cfg.head == "convnext":
         head = ConvNeXtHead(cfg.embed_dim, cfg.out_channels, cfg.patch_size, dim=cfg.head_width, depth=cfg.head_depth)
     else:
-        head = DPTHead(cfg.embed_dim, cfg.out_channels, cfg.patch_size, cfg.resolved_dpt_layers(), features=cfg.dpt_features)
+        head = DPTHead(
+            cfg.embed_dim, cfg.out_channels, cfg.patch_size, cfg.resolved_dpt_layers(), features=cfg.dpt_features
+        )
     model = MonocularModel(cfg, encoder, head)
     set_temperature(model, cfg.temperature)
     if cfg.head_temperatures is not None:

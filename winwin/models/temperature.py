@@ -9,8 +9,8 @@ layer it has (encoder, and decoder when there is one). It is either one float fo
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from torch import nn
 
@@ -67,14 +67,22 @@ def describe_temperature(model: nn.Module) -> dict:
         values = sorted({a.temperature for a in attention_layers(model)})
         return {"mode": "shared", "temperature": values[0] if len(values) == 1 else values}
     flat = [v for row in heads for v in row]
-    return {"mode": "per_head", "mean": sum(flat) / len(flat), "min": min(flat), "max": max(flat), "head_temperatures": heads}
+    return {
+        "mode": "per_head",
+        "mean": sum(flat) / len(flat),
+        "min": min(flat),
+        "max": max(flat),
+        "head_temperatures": heads,
+    }
 
 
 def format_temperature(description: dict) -> str:
     if description["mode"] == "shared":
         return f"temperature {description['temperature']:g}"
-    return (f"per-head temperatures (mean {description['mean']:.3f}, "
-            f"range {description['min']:.3f}-{description['max']:.3f})")
+    return (
+        f"per-head temperatures (mean {description['mean']:.3f}, "
+        f"range {description['min']:.3f}-{description['max']:.3f})"
+    )
 
 
 @contextmanager

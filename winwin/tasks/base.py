@@ -89,7 +89,7 @@ class Task(ABC):
         raise InputError(f"checkpoint of run {info.get('run', '?')} does not say its task")
 
     # -- settings and model ------------------------------------------------------------------------------
-    def validate(self) -> None:
+    def validate(self) -> None:  # noqa: B027 (optional hook: most tasks have settings to check, some none)
         """Raise ``InputError`` for settings that cannot work (called on construction, before any work)."""
 
     @abstractmethod
@@ -105,11 +105,14 @@ class Task(ABC):
             raise InputError(f"data.name: {e}") from None
         if kind != self.name:
             own = sorted(n for n, entry in DATASETS.items() if entry.task == self.name)
-            raise InputError(f"data.name {data.name!r} is a {kind} dataset but the task is {self.name!r} "
-                             f"(its datasets: {', '.join(own)})")
+            raise InputError(
+                f"data.name {data.name!r} is a {kind} dataset but the task is {self.name!r} "
+                f"(its datasets: {', '.join(own)})"
+            )
 
-    def build_dataset(self, data: DataConfig, split: str, *, train: bool, augment: bool = False,
-                      cache: bool = False) -> Dataset:
+    def build_dataset(
+        self, data: DataConfig, split: str, *, train: bool, augment: bool = False, cache: bool = False
+    ) -> Dataset:
         """One split of ``data``: the training split's sizes when ``train``, augmented when ``augment``."""
         self.check_data(data)
         return build_from_config(data, split, train=train, augment=augment, cache=cache)
@@ -131,8 +134,14 @@ class Task(ABC):
         """(B, H, W) bool: the pixels that carry a loss and a score."""
 
     # -- windows -----------------------------------------------------------------------------------------
-    def sample_windows(self, spec: WindowSpec, grid_hw: tuple[int, int], target: torch.Tensor,
-                       valid: torch.Tensor, generator: torch.Generator | None) -> Any:
+    def sample_windows(
+        self,
+        spec: WindowSpec,
+        grid_hw: tuple[int, int],
+        target: torch.Tensor,
+        valid: torch.Tensor,
+        generator: torch.Generator | None,
+    ) -> Any:
         """The windows one training batch keeps, or None for full-resolution training. A binocular task
         returns a pair (it may use the target, e.g. flow-guided windows in the second frame)."""
         return spec.sample(grid_hw, target.shape[0], generator)
@@ -171,8 +180,10 @@ class Task(ABC):
     def check_output(self, path: Path) -> None:
         """Raise ``InputError`` before any work when ``path`` has a suffix ``write_prediction`` cannot write."""
         if path.suffix.lower() not in self.prediction_formats:
-            raise InputError(f"{path}: task {self.name!r} writes {' or '.join(self.prediction_formats)} files, "
-                             f"not {path.suffix or 'files without a suffix'}")
+            raise InputError(
+                f"{path}: task {self.name!r} writes {' or '.join(self.prediction_formats)} files, "
+                f"not {path.suffix or 'files without a suffix'}"
+            )
 
     @abstractmethod
     def write_prediction(self, prediction: torch.Tensor, path: Path, viz: Path | None = None) -> str:

@@ -45,7 +45,6 @@ def _rss_mib() -> float:
 def _worker(spec: dict) -> dict:
     """Run inside the subprocess: time ``steps`` training steps of one configuration."""
     import torch
-
     from torch.utils.data import DataLoader
 
     from ..data import DataConfig
@@ -123,21 +122,37 @@ def run_train_bench(args: argparse.Namespace) -> list[dict]:
     configs = [
         ("full resolution", "full", 1, grid),
         (f"1 crop {crop[0]}x{crop[1]}", "windows", 1, crop),
-        (f"{args.num_windows} windows {args.window_size}x{args.window_size}", "windows", args.num_windows, (args.window_size,) * 2),
+        (
+            f"{args.num_windows} windows {args.window_size}x{args.window_size}",
+            "windows",
+            args.num_windows,
+            (args.window_size,) * 2,
+        ),
     ]
     from ..windows import check_fit
 
-    for _, mode, n, hw in configs[1:]:
+    for _, _mode, n, hw in configs[1:]:
         try:
             check_fit(grid, [tuple(hw)] * n)
         except ValueError as e:
             raise SystemExit(f"error: {e}") from None
     results = []
-    base = dict(task=args.task, model=args.model, head=args.head, image_size=[H, W], batch_size=args.batch_size, steps=args.steps,
-                device=args.device, precision=args.precision, threads=args.threads)
+    base = dict(
+        task=args.task,
+        model=args.model,
+        head=args.head,
+        image_size=[H, W],
+        batch_size=args.batch_size,
+        steps=args.steps,
+        device=args.device,
+        precision=args.precision,
+        threads=args.threads,
+    )
     for label, mode, n, hw in configs:
         spec = dict(base, mode=mode, num_windows=n, window_hw=list(hw))
-        proc = subprocess.run([sys.executable, "-m", "winwin.tools.bench_train", json.dumps(spec)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "winwin.tools.bench_train", json.dumps(spec)], capture_output=True, text=True
+        )
         if proc.returncode != 0:
             raise SystemExit(f"error: benchmark worker for {label!r} failed:\n{proc.stderr[-2000:]}")
         res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -145,18 +160,27 @@ def run_train_bench(args: argparse.Namespace) -> list[dict]:
         results.append(res)
         print(f"  measured {label}: {res['step_s'] * 1000:.0f} ms/step", file=sys.stderr)
     full = results[0]
-    print(f"\nwinwin bench train: task {args.task}, model {args.model} ({cfg.embed_dim}d x {cfg.depth}, {args.head} head), "
-          f"images {H}x{W} = {grid[0]}x{grid[1]} tokens, batch {args.batch_size}, {args.precision}, {results[0]['device']}, "
-          f"median of {args.steps} steps; memory = {full['memory_kind']}")
-    print(f"| {'configuration':<22} | tokens | ms/step | img/s | speed-up vs full | peak MiB | peak over model MiB | memory vs full |")
+    print(
+        f"\nwinwin bench train: task {args.task}, model {args.model} ({cfg.embed_dim}d x {cfg.depth}, "
+        f"{args.head} head), images {H}x{W} = {grid[0]}x{grid[1]} tokens, batch {args.batch_size}, "
+        f"{args.precision}, {results[0]['device']}, "
+        f"median of {args.steps} steps; memory = {full['memory_kind']}"
+    )
+    print(
+        f"| {'configuration':<22} | tokens | ms/step | img/s | speed-up vs full | peak MiB "
+        "| peak over model MiB | memory vs full |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['config']:<22} | {r['tokens']:>6} | {r['step_s'] * 1000:7.0f} | {r['images_per_s']:5.1f} | "
-              f"{full['step_s'] / r['step_s']:16.2f}x | {r['peak_mib']:8.0f} | {r['peak_over_model_mib']:19.0f} | "
-              f"{r['peak_over_model_mib'] / full['peak_over_model_mib']:14.2f}x |")
+        print(
+            f"| {r['config']:<22} | {r['tokens']:>6} | {r['step_s'] * 1000:7.0f} | {r['images_per_s']:5.1f} | "
+            f"{full['step_s'] / r['step_s']:16.2f}x | {r['peak_mib']:8.0f} | {r['peak_over_model_mib']:19.0f} | "
+            f"{r['peak_over_model_mib'] / full['peak_over_model_mib']:14.2f}x |"
+        )
     if args.output:
-        from ..files import atomic_write_text
         from pathlib import Path
+
+        from ..files import atomic_write_text
 
         atomic_write_text(Path(args.output), json.dumps(results, indent=2))
     return results

@@ -12,7 +12,9 @@ from ..windows import coverage, sample_windows
 
 
 def add_windows_bench_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--grid", type=int, nargs=2, default=[45, 80], metavar=("GH", "GW"), help="token grid (BDD100k: 45 80)")
+    p.add_argument(
+        "--grid", type=int, nargs=2, default=[45, 80], metavar=("GH", "GW"), help="token grid (BDD100k: 45 80)"
+    )
     p.add_argument("--num-windows", type=int, default=2)
     p.add_argument("--window-size", type=int, default=22)
     p.add_argument("--batch-size", type=int, default=16)
@@ -31,10 +33,19 @@ def run_windows_bench(args: argparse.Namespace) -> list[dict]:
             sample_windows(grid, args.num_windows, hw, args.batch_size, gen, balance=balance)
             times.append(time.perf_counter() - tic)
         cov = coverage(sample_windows(grid, args.num_windows, hw, args.samples, gen, balance=balance))
-        rows.append(dict(balance=balance, ms_per_batch=1000 * sorted(times)[len(times) // 2],
-                         cov_min=float(cov.min()), cov_max=float(cov.max()), ratio=float(cov.max() / cov.min().clamp(min=1e-12))))
-    print(f"winwin bench windows: {args.num_windows} windows of {hw[0]}x{hw[1]} in a {grid[0]}x{grid[1]} grid, "
-          f"batch {args.batch_size}; coverage over {args.samples} draws")
+        rows.append(
+            dict(
+                balance=balance,
+                ms_per_batch=1000 * sorted(times)[len(times) // 2],
+                cov_min=float(cov.min()),
+                cov_max=float(cov.max()),
+                ratio=float(cov.max() / cov.min().clamp(min=1e-12)),
+            )
+        )
+    print(
+        f"winwin bench windows: {args.num_windows} windows of {hw[0]}x{hw[1]} in a {grid[0]}x{grid[1]} grid, "
+        f"batch {args.batch_size}; coverage over {args.samples} draws"
+    )
     print("| corners | ms / batch (median of 20) | min coverage | max coverage | max / min |")
     print("|---|---|---|---|---|")
     for r in rows:

@@ -20,8 +20,11 @@ def main() -> None:
     parser.add_argument("output", help="PNG to write")
     parser.add_argument("runs", nargs="+", help="LABEL=RUN_FOLDER")
     parser.add_argument("--title", default="Full-resolution temperature sweeps on training images")
-    parser.add_argument("--metric", help="column of sweep.csv to plot beside the loss (default: the task's "
-                                         "primary metric, the column after the loss)")
+    parser.add_argument(
+        "--metric",
+        help="column of sweep.csv to plot beside the loss (default: the task's "
+        "primary metric, the column after the loss)",
+    )
     args = parser.parse_args()
     fig = Figure(figsize=(10, 3.6), dpi=110)
     ax_loss, ax_metric = fig.subplots(1, 2)

@@ -43,7 +43,9 @@ def _grid_pos(grid_hw: Size) -> torch.Tensor:
 def constant_qk(head_dim: int, logit: float) -> torch.Tensor:
     """The constant query = key vector c (D,) float64, all entries equal, with c.c / sqrt(D) == logit."""
     if head_dim < 4 or head_dim % 4:
-        raise ValueError(f"head_dim must be a positive multiple of 4, got {head_dim} (2D RoPE: y and x halves of rotated pairs)")
+        raise ValueError(
+            f"head_dim must be a positive multiple of 4, got {head_dim} (2D RoPE: y and x halves of rotated pairs)"
+        )
     if not (math.isfinite(logit) and logit >= 0):
         raise ValueError(f"logit = c.c / sqrt(D) must be finite and >= 0 (the query equals the key), got {logit}")
     return torch.full((head_dim,), math.sqrt(logit / math.sqrt(head_dim)), dtype=torch.float64)  # (D,)
@@ -69,26 +71,37 @@ def _self_prob(logits: torch.Tensor, query: int, temperature: float) -> float:
     return float(torch.softmax(temperature * logits, dim=0)[query])
 
 
-def attention_row(pos: torch.Tensor, query: int, head_dim: int, logit: float, temperature: float = 1.0,
-                  rope_base: float = 100.0) -> torch.Tensor:
+def attention_row(
+    pos: torch.Tensor, query: int, head_dim: int, logit: float, temperature: float = 1.0, rope_base: float = 100.0
+) -> torch.Tensor:
     """(N,) float64 softmax over the N tokens at ``pos`` (N, 2) of temperature * q_query . k_j / sqrt(D)."""
     temperature = _check_temperature(temperature)
     return torch.softmax(temperature * _logits(pos, query, head_dim, logit, rope_base), dim=0)  # (N,)
 
 
-def self_probability(pos: torch.Tensor, query: int, head_dim: int, logit: float, temperature: float = 1.0,
-                     rope_base: float = 100.0) -> float:
+def self_probability(
+    pos: torch.Tensor, query: int, head_dim: int, logit: float, temperature: float = 1.0, rope_base: float = 100.0
+) -> float:
     """attention_row(...)[query]: the weight of the query token on itself."""
     return float(attention_row(pos, query, head_dim, logit, temperature, rope_base)[query])
 
 
-def matching_temperature(train_pos: torch.Tensor, train_query: int, full_pos: torch.Tensor, full_query: int,
-                         head_dim: int, logit: float, rope_base: float = 100.0, train_temperature: float = 1.0) -> float:
+def matching_temperature(
+    train_pos: torch.Tensor,
+    train_query: int,
+    full_pos: torch.Tensor,
+    full_query: int,
+    head_dim: int,
+    logit: float,
+    rope_base: float = 100.0,
+    train_temperature: float = 1.0,
+) -> float:
     """The temperature at which the full layout's self-probability equals the training layout's at
     ``train_temperature``. Raises ValueError when no temperature reaches it."""
     train_temperature = _check_temperature(train_temperature)
     target = _self_prob(_logits(train_pos, train_query, head_dim, logit, rope_base), train_query, train_temperature)
     full = _logits(full_pos, full_query, head_dim, logit, rope_base)  # (N,)
+
     # RoPE rotations preserve the norm, so by Cauchy-Schwarz l_j = (R_q c).(R_j c)/sqrt(D) <= |c|^2/sqrt(D) = l_q:
     # p(tau) = 1 / sum_j exp(tau (l_j - l_q)) is monotone increasing in tau, from 1/N (tau -> 0) up to
     # 1/m (tau -> inf, m = tokens tied with the self logit). Bisection on log(tau) therefore finds the root.
@@ -111,7 +124,9 @@ def matching_temperature(train_pos: torch.Tensor, train_query: int, full_pos: to
     while True:  # expand the bracket geometrically in log-space
         x = x0 + direction * step
         if abs(x) > 700.0:
-            raise ValueError(f"no temperature in [1e-304, 1e304] gives the full layout a self-probability of {target:.6g}")
+            raise ValueError(
+                f"no temperature in [1e-304, 1e304] gives the full layout a self-probability of {target:.6g}"
+            )
         if (gap(x) >= 0.0) == (direction > 0):
             break
         prev, step = x, 2.0 * step
@@ -122,8 +137,9 @@ def matching_temperature(train_pos: torch.Tensor, train_query: int, full_pos: to
     return math.exp(0.5 * (lo + hi))
 
 
-def token_count_curve(grid_hw: Size, query_yx: Size, temperatures: list[float], head_dim: int, logit: float,
-                      rope_base: float = 100.0) -> tuple[list[int], dict[float, list[float]]]:
+def token_count_curve(
+    grid_hw: Size, query_yx: Size, temperatures: list[float], head_dim: int, logit: float, rope_base: float = 100.0
+) -> tuple[list[int], dict[float, list[float]]]:
     """Self-probability of the token at ``query_yx`` when only a centred rectangle around it is visible,
     for growing rectangles with the grid's aspect ratio (clipped to the grid), from 1 token to the full grid.
     Step k of L = max(H, W) keeps rows |y - qy| <= k*H // L and columns |x - qx| <= k*W // L.
@@ -151,8 +167,15 @@ def token_count_curve(grid_hw: Size, query_yx: Size, temperatures: list[float], 
     return counts, probs
 
 
-def diagnose(grid_hw: Size = (12, 24), num_windows: int = 2, window_hw: Size = (5, 5), head_dim: int = 32,
-             logit: float = 4.0, rope_base: float = 100.0, seed: int = 0) -> dict:
+def diagnose(
+    grid_hw: Size = (12, 24),
+    num_windows: int = 2,
+    window_hw: Size = (5, 5),
+    head_dim: int = 32,
+    logit: float = 4.0,
+    rope_base: float = 100.0,
+    seed: int = 0,
+) -> dict:
     """One sampled training layout vs the full grid: self-probabilities, matching temperature, curve, maps."""
     H, W = int(grid_hw[0]), int(grid_hw[1])
     windows = sample_windows((H, W), num_windows, window_hw, 1, torch.Generator().manual_seed(seed))
@@ -169,14 +192,26 @@ def diagnose(grid_hw: Size = (12, 24), num_windows: int = 2, window_hw: Size = (
     map_train[train_pos[:, 0].numpy(), train_pos[:, 1].numpy()] = row_train.numpy()
     counts, probs = token_count_curve((H, W), (qy, qx), [1.0, tau], *args, rope_base)
     return dict(
-        grid_hw=[H, W], num_windows=num_windows, window_hw=[int(v) for v in window_hw], head_dim=head_dim,
-        logit=float(logit), rope_base=float(rope_base), seed=seed,
-        train_tokens=int(train_pos.shape[0]), full_tokens=H * W, query_yx=[qy, qx],
-        p_self_train=float(row_train[train_q]), p_self_full=float(row_full[full_q]), tau_match=tau,
+        grid_hw=[H, W],
+        num_windows=num_windows,
+        window_hw=[int(v) for v in window_hw],
+        head_dim=head_dim,
+        logit=float(logit),
+        rope_base=float(rope_base),
+        seed=seed,
+        train_tokens=int(train_pos.shape[0]),
+        full_tokens=H * W,
+        query_yx=[qy, qx],
+        p_self_train=float(row_train[train_q]),
+        p_self_full=float(row_full[full_q]),
+        tau_match=tau,
         p_self_full_matched=float(row_matched[full_q]),
-        curve_counts=counts, curve_probs={1.0: probs[1.0], tau: probs[tau]},
+        curve_counts=counts,
+        curve_probs={1.0: probs[1.0], tau: probs[tau]},
         boxes=windows.boxes[0].tolist(),
-        map_train=map_train, map_full=row_full.reshape(H, W).numpy(), map_full_matched=row_matched.reshape(H, W).numpy(),
+        map_train=map_train,
+        map_full=row_full.reshape(H, W).numpy(),
+        map_full_matched=row_matched.reshape(H, W).numpy(),
     )
 
 
@@ -238,7 +273,7 @@ def plot_self_attention(result: dict, path: str | Path) -> Path:
 
 
 def parse_hw(text: str) -> Size:
-    """"12x24" -> (12, 24); ValueError naming the bad text otherwise."""
+    """ "12x24" -> (12, 24); ValueError naming the bad text otherwise."""
     parts = str(text).strip().lower().split("x")
     if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
         raise ValueError(f"expected a size HxW of two positive integers, e.g. 12x24; got {text!r}")
@@ -261,8 +296,13 @@ def run_self_attention(args: argparse.Namespace) -> None:
     r = diagnose(grid, args.windows, window, args.head_dim, args.logit, args.rope_base, args.seed)
     json_path = plot_self_attention(r, args.output)
     plural = "s" if args.windows != 1 else ""
-    print(f"self-attention diagnostic: {r['train_tokens']} training tokens ({args.windows} window{plural} of "
-          f"{window[0]}x{window[1]}) vs {r['full_tokens']} full-grid tokens ({grid[0]}x{grid[1]}), query at {tuple(r['query_yx'])}")
-    print(f"self-probability {r['p_self_train']:.4f} (training, tau 1) -> {r['p_self_full']:.4f} (full, tau 1); "
-          f"matching temperature {r['tau_match']:.4f} -> {r['p_self_full_matched']:.4f}")
+    print(
+        f"self-attention diagnostic: {r['train_tokens']} training tokens ({args.windows} window{plural} of "
+        f"{window[0]}x{window[1]}) vs {r['full_tokens']} full-grid tokens ({grid[0]}x{grid[1]}), "
+        f"query at {tuple(r['query_yx'])}"
+    )
+    print(
+        f"self-probability {r['p_self_train']:.4f} (training, tau 1) -> {r['p_self_full']:.4f} (full, tau 1); "
+        f"matching temperature {r['tau_match']:.4f} -> {r['p_self_full_matched']:.4f}"
+    )
     print(f"wrote {args.output} and {json_path}")

@@ -4,4 +4,13 @@ from .core import Windows, crop_window_pixels, from_boxes
 from .sampler import check_fit, coverage, max_windows_that_fit, sample_windows
 from .spec import WindowSpec
 
-__all__ = ["Windows", "WindowSpec", "check_fit", "crop_window_pixels", "coverage", "from_boxes", "max_windows_that_fit", "sample_windows"]
+__all__ = [
+    "Windows",
+    "WindowSpec",
+    "check_fit",
+    "crop_window_pixels",
+    "coverage",
+    "from_boxes",
+    "max_windows_that_fit",
+    "sample_windows",
+]

@@ -46,13 +46,13 @@ class Windows:
     def num_tokens(self) -> int:
         return self.index.shape[1]
 
-    def to(self, device: torch.device | str) -> "Windows":
+    def to(self, device: torch.device | str) -> Windows:
         return Windows(self.boxes.to(device), self.index.to(device), self.pos.to(device), self.grid_hw, self.num_extra)
 
     def split_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Tokens (B, T, C) in this order -> one feature map (B, C, h_i, w_i) per window (extras dropped)."""
         B, T, C = x.shape
-        if T != self.num_tokens:
+        if self.num_tokens != T:
             raise ValueError(f"got {T} tokens for windows holding {self.num_tokens}")
         maps, start = [], 0
         for h, w in self.sizes:
@@ -62,7 +62,7 @@ class Windows:
         return maps
 
     @staticmethod
-    def full(grid_hw: tuple[int, int], batch_size: int, device: torch.device | str | None = None) -> "Windows":
+    def full(grid_hw: tuple[int, int], batch_size: int, device: torch.device | str | None = None) -> Windows:
         """One window covering the whole grid (what a full-resolution forward sees)."""
         gh, gw = grid_hw
         boxes = torch.tensor([0, 0, gh, gw], device=device).expand(batch_size, 1, 4).clone()

@@ -53,8 +53,7 @@ def check_fit(grid_hw: Size, sizes: Sequence[Size], extra_tokens: int = 0) -> No
     for h, w in sizes:
         if h > gh or w > gw:
             raise ValueError(
-                f"a window of {h}x{w} tokens does not fit in a {gh}x{gw} token grid "
-                f"(largest window: {gh}x{gw})"
+                f"a window of {h}x{w} tokens does not fit in a {gh}x{gw} token grid (largest window: {gh}x{gw})"
             )
     if len(set(sizes)) == 1:
         most = max_windows_that_fit(grid_hw, sizes[0])
@@ -100,8 +99,13 @@ def _free_corners(occupied: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 def _place(
-    batch: int, grid_hw: Size, sizes: list[Size], order: list[int], balance: bool,
-    generator: torch.Generator | None, device: torch.device,
+    batch: int,
+    grid_hw: Size,
+    sizes: list[Size],
+    order: list[int],
+    balance: bool,
+    generator: torch.Generator | None,
+    device: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Place windows in ``order`` on an empty grid, one after the other. Returns boxes (B, N, 4), ok (B,) bool."""
     B, (H, W) = batch, grid_hw
@@ -125,7 +129,9 @@ def _place(
     return boxes, ok
 
 
-def _lattice_boxes(grid_hw: Size, size: Size, n: int, batch: int, generator: torch.Generator | None, device) -> torch.Tensor:
+def _lattice_boxes(
+    grid_hw: Size, size: Size, n: int, batch: int, generator: torch.Generator | None, device
+) -> torch.Tensor:
     """Fallback for equal windows: n random cells of a randomly shifted lattice packing. (batch, n, 4)."""
     (gh, gw), (h, w) = grid_hw, size
     ny, nx = gh // h, gw // w
@@ -176,10 +182,16 @@ def sample_windows(
     gh, gw = int(grid_hw[0]), int(grid_hw[1])
     sizes = normalize_sizes(num_windows, window_hw)
     check_fit((gh, gw), sizes, extra_tokens)
-    device = torch.device(device) if device is not None else (generator.device if generator is not None else torch.device("cpu"))
+    device = (
+        torch.device(device)
+        if device is not None
+        else (generator.device if generator is not None else torch.device("cpu"))
+    )
     if all(s == (1, 1) for s in sizes):
         # Random single tokens (MAE-like): one draw without replacement.
-        cells = torch.multinomial(torch.ones(batch_size, gh * gw, device=device), num_windows + extra_tokens, generator=generator)
+        cells = torch.multinomial(
+            torch.ones(batch_size, gh * gw, device=device), num_windows + extra_tokens, generator=generator
+        )
         boxes = torch.stack((cells[:, :num_windows] // gw, cells[:, :num_windows] % gw), -1)
         boxes = torch.cat((boxes, torch.ones_like(boxes)), dim=-1)  # (B, N, 4)
         return from_boxes(boxes, (gh, gw), cells[:, num_windows:] if extra_tokens else None)

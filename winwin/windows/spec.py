@@ -111,12 +111,16 @@ class WindowSpec:
             sizes.append((h, w))
         return sizes
 
-    def sample(self, grid_hw: tuple[int, int], batch_size: int, generator: torch.Generator | None = None) -> Windows | None:
+    def sample(
+        self, grid_hw: tuple[int, int], batch_size: int, generator: torch.Generator | None = None
+    ) -> Windows | None:
         """Windows for one batch, or None in ``full`` mode."""
         if self.mode == "full":
             return None
         if self.mode == "random_tokens":
-            return sample_windows(grid_hw, self.token_budget, (1, 1), batch_size, generator, extra_tokens=self.extra_tokens)
+            return sample_windows(
+                grid_hw, self.token_budget, (1, 1), batch_size, generator, extra_tokens=self.extra_tokens
+            )
         if self.mode == "windows":
             sizes = self.window_sizes()
         else:

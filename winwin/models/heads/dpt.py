@@ -66,7 +66,9 @@ class DPTHead(nn.Module):
         self.layers = tuple(layers)
         self.patch_size = patch_size
         self.reassemble = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(embed_dim, ch, 1), _resample(ch, ch, f), nn.Conv2d(ch, features, 3, padding=1, bias=False))
+            nn.Sequential(
+                nn.Conv2d(embed_dim, ch, 1), _resample(ch, ch, f), nn.Conv2d(ch, features, 3, padding=1, bias=False)
+            )
             for ch, f in zip(channels, self.FACTORS)
         )
         self.fusion = nn.ModuleList(FusionBlock(features, with_skip=i < 3) for i in range(4))  # deepest has no skip

@@ -28,6 +28,7 @@ def eigen_crop_bounds(height: int, width: int) -> tuple[int, int, int, int]:
     """
     top, bottom, left, right = _EIGEN_CROP_480x640
     sy, sx = height / 480, width / 640
+
     def half_up(x: float) -> int:
         return math.floor(x + 0.5)
 
@@ -110,7 +111,8 @@ class DepthMetric:
         if valid is not None:
             if valid.shape != target.shape or valid.dtype != torch.bool:
                 raise ValueError(
-                    f"depth valid mask must be bool of shape {tuple(target.shape)}; got {valid.dtype} {tuple(valid.shape)}"
+                    f"depth valid mask must be bool of shape {tuple(target.shape)}; "
+                    f"got {valid.dtype} {tuple(valid.shape)}"
                 )
             keep &= valid.to(keep.device)
         if self.eigen_crop:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ...data.transforms import denormalize
@@ -60,7 +59,7 @@ class DepthTask(Task):
         lo = self.settings.min_depth if self.settings.min_depth is not None else getattr(dataset, "min_depth", None)
         hi = self.settings.max_depth if self.settings.max_depth is not None else getattr(dataset, "max_depth", None)
         if lo is None or hi is None:
-            raise InputError(f"the dataset gives no depth range: set task.min_depth and task.max_depth (metres)")
+            raise InputError("the dataset gives no depth range: set task.min_depth and task.max_depth (metres)")
         if not 0 < lo < hi:
             raise InputError(f"depth range must be 0 < min_depth < max_depth, got {lo} and {hi}")
         self.info = {"min_depth": float(lo), "max_depth": float(hi)}
@@ -117,10 +116,15 @@ class DepthTask(Task):
         s = self.settings
         where = f"depth range {lo:g} to {hi:g} m" + (", Eigen crop" if s.eigen_crop else "")
         where += ", median scaling" if s.median_scaling else ""
-        return [f"| {' | '.join(NAMES)} |", "|" + "---|" * len(NAMES),
-                "| " + " | ".join(f"{metrics[k]:.4f}" for k in NAMES) + " |", "",
-                f"Per-image means over {metrics['images']} images ({where}); loss {s.loss}"
-                + (f" (lambda {s.silog_lambda:g})" if s.loss == "silog" else "") + "."]
+        return [
+            f"| {' | '.join(NAMES)} |",
+            "|" + "---|" * len(NAMES),
+            "| " + " | ".join(f"{metrics[k]:.4f}" for k in NAMES) + " |",
+            "",
+            f"Per-image means over {metrics['images']} images ({where}); loss {s.loss}"
+            + (f" (lambda {s.silog_lambda:g})" if s.loss == "silog" else "")
+            + ".",
+        ]
 
     def panels(self, sample: dict, prediction: torch.Tensor) -> list[Panel]:
         rgb = denormalize(sample["image"]).permute(1, 2, 0).numpy()  # (H, W, 3)

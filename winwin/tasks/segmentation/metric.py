@@ -36,7 +36,10 @@ class SegmentationMetric:
         pred, target = pred[keep], target[keep]
         bad = (target < 0) | (target >= self.num_classes)
         if bool(bad.any()):
-            raise ValueError(f"target holds labels outside [0, {self.num_classes}) other than {self.ignore_index}: {target[bad].unique().tolist()[:5]}")
+            raise ValueError(
+                f"target holds labels outside [0, {self.num_classes}) other than {self.ignore_index}: "
+                f"{target[bad].unique().tolist()[:5]}"
+            )
         if bool(((pred < 0) | (pred >= self.num_classes)).any()):
             raise ValueError(f"prediction holds labels outside [0, {self.num_classes})")
         k = self.num_classes

@@ -92,8 +92,13 @@ class SegmentationTask(Task):
 
     def report_lines(self, metrics: dict) -> list[str]:
         names = self.info.get("classes") or [str(i) for i in range(self.settings.num_classes)]
-        lines = [f"mIoU **{100 * metrics['miou']:.2f}**, pixel accuracy {100 * metrics['pixel_acc']:.2f}, "
-                 f"mean class accuracy {100 * metrics['mean_acc']:.2f}", "", "| class | IoU |", "|---|---|"]
+        lines = [
+            f"mIoU **{100 * metrics['miou']:.2f}**, pixel accuracy {100 * metrics['pixel_acc']:.2f}, "
+            f"mean class accuracy {100 * metrics['mean_acc']:.2f}",
+            "",
+            "| class | IoU |",
+            "|---|---|",
+        ]
         for name, iou in zip(names, metrics["iou"]):
             lines.append(f"| {name} | {'n/a' if np.isnan(iou) else f'{100 * iou:.2f}'} |")
         return lines
