@@ -26,11 +26,12 @@ def write_depth(depth: np.ndarray, path: Path) -> None:
 
 def colorize_depth(depth: np.ndarray, vmin: float, vmax: float, valid: np.ndarray | None = None) -> np.ndarray:
     """(H, W) metres -> uint8 RGB (H, W, 3): log depth in [vmin, vmax] through the magma colour map, near
-    bright; pixels outside ``valid`` black."""
+    bright, far dark purple; pixels outside ``valid`` black."""
     lo, hi = np.log(max(vmin, 1e-6)), np.log(max(vmax, vmin * 1.0001, 1e-6))
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (np.log(np.clip(depth, vmin, vmax)) - lo) / (hi - lo)  # (H, W) in [0, 1]
-    rgb = colormaps["magma"](1.0 - np.nan_to_num(t, nan=1.0), bytes=True)[..., :3]  # (H, W, 3)
+    # far = dark purple, never the black of invalid pixels: the map's darkest 15% are left out
+    rgb = colormaps["magma"](0.15 + 0.85 * (1.0 - np.nan_to_num(t, nan=1.0)), bytes=True)[..., :3]  # (H, W, 3)
     if valid is not None:
         rgb = np.where(valid[..., None], rgb, 0).astype(np.uint8)
     return rgb
