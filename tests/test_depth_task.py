@@ -180,3 +180,30 @@ def test_calibrate_depth_by_loss_and_by_the_primary_metric(run, tmp_path):
     best = min(curve, key=lambda r: r["abs_rel"])  # lower is better for abs_rel
     assert info["calibration"]["sweep"]["criterion"] == "abs_rel"
     assert info["model"]["temperature"] == best["temperature"]
+
+
+@pytest.mark.parametrize("head", ["linear", "convnext", "dpt"])
+def test_every_head_trains_depth_on_windows(head):
+    torch.manual_seed(0)
+    model = create_model(
+        "demo", embed_dim=32, num_heads=2, depth=2, head=head, head_width=8, dpt_features=8, out_channels=1
+    )
+    t = task()
+    depth = torch.rand(2, 64, 96) * 10 + 1
+    batch = Batch([torch.randn(2, 3, 64, 96)], depth, t.valid({"depth": depth}))
+    windows = sample_windows((4, 6), 2, (2, 2), 2, torch.Generator().manual_seed(0))
+    loss = batch_loss(t, model, batch, windows)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert torch.isfinite(loss) and all(g is not None and torch.isfinite(g).all() for g in grads)
+    with torch.no_grad():
+        full = t.predict(model(batch.inputs[0]))
+    assert full.shape == (2, 64, 96) and (full > 0).all()
+
+
+def test_bench_train_runs_for_depth(capsys):
+    args = ["bench", "train", "--task", "depth", "--model", "demo", "--head", "dpt", "--image-size", "64", "96",
+            "--window-size", "2", "--batch-size", "2", "--steps", "1", "--threads", "1"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "task depth" in out and "2 windows 2x2" in out and "1 crop 3x3" in out
