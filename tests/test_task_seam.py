@@ -172,3 +172,110 @@ def test_eval_calibrate_and_predict_through_the_cli(run, tmp_path):
     assert np.load(tmp_path / "p.npy").shape == (3, 40, 56)
     assert main(["predict", str(run), str(image), "-o", str(tmp_path / "p.png"), "--device", "cpu"]) == 2
     assert not (tmp_path / "p.png").exists()
+
+
+class TwoFrames(Dataset):
+    """Frame 2 is frame 1 moved right by 16 px (one token): {"frame1", "frame2", "flow" (2, H, W), "valid"}."""
+
+    def __init__(self, length: int, hw: tuple[int, int]) -> None:
+        self.length, self.hw = length, hw
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict:
+        frame1 = torch.randn(3, *self.hw, generator=torch.Generator().manual_seed(i))
+        frame2 = torch.roll(frame1, 16, dims=-1)
+        flow = torch.zeros(2, *self.hw)
+        flow[0] = 16.0  # (u, v) per pixel of frame 1
+        valid = torch.ones(self.hw, dtype=torch.bool)
+        valid[:, -16:] = False  # these pixels leave the image
+        return {"frame1": frame1, "frame2": frame2, "flow": flow, "valid": valid, "index": i}
+
+
+class StackedPair(torch.nn.Module):
+    """A stand-in binocular model: both frames stacked on the channels, frame 1's windows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from winwin.models import create_model
+
+        self.inner = create_model("demo", embed_dim=32, num_heads=2, depth=2, head="linear", in_chans=6, out_channels=2)
+        self.patch_size = self.inner.patch_size
+
+    def forward(self, img1, img2, windows=None):
+        return self.inner(torch.cat([img1, img2], 1), None if windows is None else windows[0])
+
+
+class PairTask(SmoothTask):
+    name = "pair"
+    num_inputs = 2
+
+    def inputs(self, batch):
+        return [batch["frame1"], batch["frame2"]]
+
+    def target(self, batch):
+        return batch["flow"]  # (B, 2, H, W)
+
+    def valid(self, batch):
+        return batch["valid"]
+
+    def sample_windows(self, spec, grid_hw, target, valid, generator):
+        from winwin.windows import from_boxes
+
+        first = spec.sample(grid_hw, target.shape[0], generator)
+        moved = first.boxes.clone()
+        moved[..., 1] = (moved[..., 1] + 1).clamp(max=grid_hw[1] - moved[..., 3])  # guided by the 1-token flow
+        return first, from_boxes(moved, grid_hw)
+
+    def supervised_windows(self, windows):
+        return windows[0]
+
+    def window_sets(self, windows):
+        return list(windows)
+
+    def loss(self, output, target, valid):  # (B, 2, P), (B, 2, P), (B, P)
+        return (output.float() - target).norm(dim=1)[valid].mean()
+
+    def panels(self, sample, prediction):
+        show = lambda x: (x.permute(1, 2, 0).numpy() * 0.2 + 0.5).clip(0, 1)  # noqa: E731
+        return [
+            Panel("frame 1", show(sample["frame1"]), windows=0),
+            Panel("frame 2", show(sample["frame2"]), windows=1),
+        ]
+
+
+def test_a_two_frame_task_with_a_pair_of_windows_runs_through_the_engine(tmp_path):
+    """What the flow task needs: two inputs, a pair of windows (the second guided by the target), a
+    two-channel target with a valid mask; the engine's step, evaluation, report and prediction take it as is."""
+    from torch.utils.data import DataLoader
+
+    from winwin.engine.evaluate import evaluate
+    from winwin.engine.report import save_report_figure
+    from winwin.engine.step import batch_loss, prepare, supervised_pixels
+    from winwin.inference import predict_files
+    from winwin.windows import WindowSpec
+
+    task, model, data = PairTask(), StackedPair(), TwoFrames(4, (32, 64))
+    batch = prepare(task, next(iter(DataLoader(data, batch_size=2))), 16, "cpu")
+    windows = task.sample_windows(WindowSpec(window_size=[1, 1]), (2, 4), batch.target, batch.valid, None)
+    assert torch.equal(windows[1].boxes[..., 1], (windows[0].boxes[..., 1] + 1).clamp(max=3))
+    out, target, valid = supervised_pixels(task, model(*batch.inputs, windows=windows), batch, windows, 16)
+    assert out.shape == (2, 2, 512) and target.shape == (2, 2, 512) and valid.shape == (2, 512)
+    assert (target[:, 0] == 16).all() and (target[:, 1] == 0).all()
+    loss = batch_loss(task, model, batch, windows)
+    loss.backward()
+    assert torch.isfinite(loss) and model.inner.head.proj.weight.grad is not None
+
+    metrics = evaluate(task, model, data, batch_size=2, progress=False)
+    assert metrics["images"] == 4 and metrics["mse"] > 0
+    save_report_figure(tmp_path / "r.png", task, model, data, WindowSpec(window_size=[1, 1]), (2, 4), "cpu")
+    assert (tmp_path / "r.png").stat().st_size > 0
+    frames = []
+    for k, name in enumerate(("a.png", "b.png")):
+        Image.fromarray(np.full((32, 64, 3), 40 * (k + 1), dtype=np.uint8)).save(tmp_path / name)
+        frames.append(tmp_path / name)
+    assert "smoothed" in predict_files(model, task, frames, tmp_path / "flow.npy")
+    assert np.load(tmp_path / "flow.npy").shape == (2, 32, 64)
+    with pytest.raises(InputError, match="from 2 image"):
+        predict_files(model, task, frames[:1], tmp_path / "flow.npy")
