@@ -141,12 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         required=True,
-        help="output file; the task decides the formats (segmentation: .png class ids in a palette image "
-        "or .npy; depth: .png 16-bit millimetres or .npy float32 metres)",
+        help="output file; its suffix picks one of the formats the checkpoint's task writes (see the README)",
     )
-    p.add_argument(
-        "--viz", help="also write a picture of the prediction to this .png (class colours, depth colour map)"
-    )
+    p.add_argument("--viz", help="also write a picture of the prediction to this .png")
     p.add_argument("--temperature", type=float)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_predict)
@@ -173,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="loss",
         metavar="loss|metric",
         help="--sweep: keep the multiplier with the lowest training loss (the paper's choice) or the best "
-        "value of the task's primary metric (metric, or its name: miou, abs_rel ...)",
+        "value of the task's primary metric (metric, or the metric's name)",
     )
     p.add_argument("--images", type=int, default=100, help="training images the sweep is measured on (evenly spread)")
     p.add_argument("--steps", type=int, default=200, help="--learn: optimisation steps")

@@ -85,7 +85,7 @@ def sweep_temperature(
 
 def selection_key(task: Task, select: str) -> tuple[str, bool]:
     """``--select`` -> (the curve's column, higher is better). ``loss`` is the paper's criterion (App. D);
-    ``metric`` (or the metric's own name, e.g. ``miou``) is the task's primary metric."""
+    ``metric`` (or the metric's own name) is the task's primary metric."""
     metric = task.metric()
     if select == "loss":
         return "loss", False

@@ -10,9 +10,7 @@ from matplotlib.figure import Figure
 from ..files import save_figure
 
 
-def plot_sweep(
-    curve: list[dict], best: dict, path: Path, title: str, criterion: str = "loss", metric: str = "miou"
-) -> None:
+def plot_sweep(curve: list[dict], best: dict, path: Path, title: str, criterion: str, metric: str) -> None:
     """Training loss (left axis) and the task's primary ``metric`` (right axis) against the temperature."""
     t = [r["temperature"] for r in curve]
     fig = Figure(figsize=(6.4, 3.8), dpi=110)

@@ -18,10 +18,8 @@ from torch import nn
 from ..errors import BadFileError
 from ..files import atomic_write, atomic_write_text
 from ..models import ModelConfig, build_model
+from ..models.config import RENAMED
 from ..tasks import DEFAULT_TASK, Task, TaskSettings, task_class
-
-# Model settings renamed since earlier checkpoints were written: old name -> new name.
-_RENAMED = {"num_classes": "out_channels", "head_dim": "head_width"}
 
 
 def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
@@ -73,7 +71,7 @@ def update_checkpoint_info(path: str | Path, model_config: ModelConfig, **entrie
 
 
 def model_config_from_dict(d: dict) -> ModelConfig:
-    d = {_RENAMED.get(k, k): v for k, v in d.items()}
+    d = {RENAMED[k][0] if k in RENAMED else k: v for k, v in d.items()}  # checkpoints of earlier versions
     known = {f.name for f in fields(ModelConfig)}
     unknown = sorted(set(d) - known)
     if unknown:

@@ -14,6 +14,7 @@ import yaml
 from ..data import DataConfig
 from ..errors import InputError
 from ..models import ModelConfig, model_config
+from ..models.config import RENAMED
 from ..tasks import DEFAULT_TASK, TaskSettings, task_class
 from ..windows import WindowSpec
 
@@ -61,13 +62,7 @@ class ConfigError(InputError):
     """A setting that cannot work; raised before any work starts."""
 
 
-# Settings that moved when tasks became units: old name -> where it lives now.
-MOVED = {
-    "model": {
-        "num_classes": "task.num_classes (model.out_channels follows from the task's settings)",
-        "head_dim": "model.head_width (the ConvNeXt head's channels)",
-    }
-}
+MOVED = {"model": {old: hint for old, (_, hint) in RENAMED.items()}}  # settings of earlier versions
 
 
 def _check_type(value, hint, where: str):

@@ -44,8 +44,8 @@ def build_datasets(task: Task, cfg: ExperimentConfig) -> tuple[Dataset, Dataset]
 
 
 def check_against_data(cfg: ExperimentConfig, task: Task, train_set: Dataset) -> tuple[int, int]:
-    """Dataset-dependent checks, before any training work: the task reads its dataset facts (classes,
-    depth range ...) and the windows must fit the token grid. Returns the training token grid."""
+    """Dataset-dependent checks, before any training work: the task reads (and checks) what it needs
+    to know of its dataset and the windows must fit the token grid. Returns the training token grid."""
     try:
         task.bind(train_set)
     except ValueError as e:

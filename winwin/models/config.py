@@ -6,6 +6,12 @@ from dataclasses import dataclass, field
 
 HEADS = ("linear", "convnext", "dpt")
 
+# Settings of earlier versions: old name -> (name in checkpoints now, hint for configs).
+RENAMED = {
+    "num_classes": ("out_channels", "task.num_classes (the model's out_channels follow from the task's settings)"),
+    "head_dim": ("head_width", "model.head_width (the ConvNeXt head's channels)"),
+}
+
 
 @dataclass
 class ModelConfig:

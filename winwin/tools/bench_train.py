@@ -16,7 +16,7 @@ import time
 
 
 def add_train_bench_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", default="segmentation", help="task name (segmentation, depth, ...): its loss and data")
+    p.add_argument("--task", help="task name (winwin.tasks.list_tasks(); default: the default task): its loss and data")
     p.add_argument("--model", default="tiny", help="registry name (demo, tiny, small, base)")
     p.add_argument("--head", default="convnext", choices=["linear", "convnext", "dpt"])
     p.add_argument("--image-size", type=int, nargs=2, default=[384, 640], metavar=("H", "W"))
@@ -110,6 +110,11 @@ def _worker(spec: dict) -> dict:
 
 def run_train_bench(args: argparse.Namespace) -> list[dict]:
     from ..models import model_config
+    from ..tasks import DEFAULT_TASK, list_tasks
+
+    args.task = args.task or DEFAULT_TASK
+    if args.task not in list_tasks():
+        raise SystemExit(f"error: unknown task {args.task!r}; known tasks: {', '.join(list_tasks())}")
 
     cfg = model_config(args.model, head=args.head)
     H, W = args.image_size

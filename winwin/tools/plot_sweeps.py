@@ -1,5 +1,6 @@
 """Overlay the temperature sweeps of several calibrated runs (``RUN/calibration/sweep.csv``), relative to
-the untuned model: training loss / loss at 1, and mIoU - mIoU at 1. Each sweep must include 1.0.
+the untuned model: training loss / loss at 1, and the task's primary metric minus its value at 1.
+Each sweep must include 1.0.
 
     python -m winwin.tools.plot_sweeps docs/temperature_sweeps.png "2 windows 5x5=runs/demo" "1 crop 7x7=runs/demo_crop"
 """
