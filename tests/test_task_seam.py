@@ -279,3 +279,14 @@ def test_a_two_frame_task_with_a_pair_of_windows_runs_through_the_engine(tmp_pat
     assert np.load(tmp_path / "flow.npy").shape == (2, 32, 64)
     with pytest.raises(InputError, match="from 2 image"):
         predict_files(model, task, frames[:1], tmp_path / "flow.npy")
+
+
+def test_the_engine_and_the_command_line_name_no_task_detail():
+    import winwin
+
+    root = Path(winwin.__file__).parent
+    words = ("segment", "miou", "palette", "num_classes", "abs_rel", "silog", "ignore_index", "optical flow")
+    for path in [*sorted((root / "engine").glob("*.py")), root / "cli.py", *sorted((root / "inference").glob("*.py"))]:
+        text = path.read_text().lower()
+        found = [w for w in words if w in text]
+        assert not found, f"{path.relative_to(root)} names {found}"

@@ -53,7 +53,7 @@ def supervised_pixels(
     task: Task, output: torch.Tensor | list[torch.Tensor], batch: Batch, windows: Any, patch: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Output (B, K, P), target (B, [C,] P) and valid (B, P) of the supervised pixels, windows concatenated
-    per image (so per-image losses such as SILog see all of an image's windows together)."""
+    per image (so a loss computed per image sees all of that image's windows together)."""
     if windows is None:  # (B, [C,] H, W) -> (B, [C,] H*W)
         return output.flatten(-2), batch.target.flatten(-2), batch.valid.flatten(-2)
     sup = task.supervised_windows(windows)
