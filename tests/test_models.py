@@ -291,3 +291,27 @@ def test_registry_models(name: str) -> None:
         (win,) = model(image(32, 48, batch=1), sample_windows((2, 3), 1, (1, 2), 1))
     assert out.shape == (1, cfg.out_channels, 32, 48) and torch.isfinite(out).all()
     assert win.shape == (1, cfg.out_channels, 16, 32) and torch.isfinite(win).all()
+
+
+def test_dpt_upsampling_of_a_window_agrees_with_the_full_map() -> None:
+    """The deep DPT branch halves the map; bringing it back up must not stretch a window's map differently
+    from the full image's: 2x-and-crop for odd sizes, so the window's values equal the full map's values."""
+    from winwin.models.heads.dpt import upsample_to
+
+    full = torch.randn(1, 4, 6, 10)  # a deep map of a 12x20 token grid (stride 2)
+    window = full[..., :3, :4]  # a 5x7-token window at the origin, padded to 6x8 before the stride-2 step
+    assert torch.equal(upsample_to(full, (11, 19)), upsample_to(full, (12, 20))[..., :11, :19])
+    up_full, up_window = upsample_to(full, (12, 20)), upsample_to(window, (5, 7))
+    assert up_window.shape[-2:] == (5, 7)
+    assert torch.allclose(up_window[..., :4, :6], up_full[..., :4, :6])  # away from the window's far border
+    assert upsample_to(full, (7, 7)).shape[-2:] == (7, 7)  # any other size: a plain resize
+
+
+@pytest.mark.parametrize("padding", ["zeros", "replicate"])
+def test_head_padding_setting_reaches_the_convolutions(padding) -> None:
+    for head in ("convnext", "dpt"):
+        model = tiny_model(head, head_padding=padding)
+        modes = {m.padding_mode for m in model.head.modules() if isinstance(m, torch.nn.Conv2d) and m.padding != (0, 0)}
+        assert modes == {padding}, (head, modes)
+    with pytest.raises(ValueError, match="head_padding must be zeros or replicate"):
+        model_config("demo", head_padding="reflect")

@@ -32,6 +32,9 @@ class ModelConfig:
     head_depth: int = 2  # ConvNeXt blocks
     dpt_layers: list[int] | None = None  # DPT: 4 encoder blocks; None = evenly spaced, last one = final
     dpt_features: int = 64
+    # padding of the heads' spatial convolutions: zeros, or replicate (a window's border then looks like its
+    # interior, so a head trained on small windows sees less of a change on the full map; docs/results.md)
+    head_padding: str = "zeros"
     temperature: float = 1.0  # attention scale multiplier at full resolution, every layer (`winwin calibrate --sweep`)
     # learned per-head multipliers, one row per attention layer (`winwin calibrate --learn`); replace `temperature`
     head_temperatures: list[list[float]] | None = field(default=None)
@@ -39,6 +42,8 @@ class ModelConfig:
     def validate(self) -> None:
         if self.head not in HEADS:
             raise ValueError(f"model.head must be one of {HEADS}, got {self.head!r}")
+        if self.head_padding not in ("zeros", "replicate"):
+            raise ValueError(f"model.head_padding must be zeros or replicate, got {self.head_padding!r}")
         if self.embed_dim % self.num_heads:
             raise ValueError(f"model.embed_dim {self.embed_dim} must be divisible by model.num_heads {self.num_heads}")
         head_dim = self.embed_dim // self.num_heads

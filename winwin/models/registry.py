@@ -56,11 +56,17 @@ def build_model(cfg: ModelConfig) -> MonocularModel:
     if cfg.head == "linear":
         head = LinearHead(cfg.embed_dim, cfg.out_channels, cfg.patch_size)
     elif cfg.head == "convnext":
-        head = ConvNeXtHead(cfg.embed_dim, cfg.out_channels, cfg.patch_size, dim=cfg.head_width, depth=cfg.head_depth)
-    else:
-        head = DPTHead(
-            cfg.embed_dim, cfg.out_channels, cfg.patch_size, cfg.resolved_dpt_layers(), features=cfg.dpt_features
+        head = ConvNeXtHead(
+            cfg.embed_dim,
+            cfg.out_channels,
+            cfg.patch_size,
+            cfg.head_width,
+            cfg.head_depth,
+            padding_mode=cfg.head_padding,
         )
+    else:
+        layers, pad = cfg.resolved_dpt_layers(), cfg.head_padding
+        head = DPTHead(cfg.embed_dim, cfg.out_channels, cfg.patch_size, layers, cfg.dpt_features, padding_mode=pad)
     model = MonocularModel(cfg, encoder, head)
     set_temperature(model, cfg.temperature)
     if cfg.head_temperatures is not None:

@@ -14,9 +14,9 @@ from torch import nn
 class ConvNeXtBlock(nn.Module):
     """Depthwise 7x7 conv -> LayerNorm -> MLP (4x) with layer scale, residual (Liu et al. 2022)."""
 
-    def __init__(self, dim: int, layer_scale: float = 1e-6) -> None:
+    def __init__(self, dim: int, layer_scale: float = 1e-6, padding_mode: str = "zeros") -> None:
         super().__init__()
-        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, padding_mode=padding_mode)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.fc1 = nn.Linear(dim, 4 * dim)
         self.act = nn.GELU()
@@ -34,14 +34,21 @@ class ConvNeXtHead(nn.Module):
     layers = (-1,)
 
     def __init__(
-        self, embed_dim: int, out_channels: int, patch_size: int, dim: int = 96, depth: int = 2, upscale: int = 4
+        self,
+        embed_dim: int,
+        out_channels: int,
+        patch_size: int,
+        dim: int = 96,
+        depth: int = 2,
+        upscale: int = 4,
+        padding_mode: str = "zeros",
     ) -> None:
         super().__init__()
         if patch_size % upscale:
             raise ValueError(f"ConvNeXt head upscale {upscale} must divide the patch size {patch_size}")
         self.patch_size, self.upscale = patch_size, upscale
         self.proj = nn.Linear(embed_dim, dim * upscale * upscale)
-        self.blocks = nn.Sequential(*(ConvNeXtBlock(dim) for _ in range(depth)))
+        self.blocks = nn.Sequential(*(ConvNeXtBlock(dim, padding_mode=padding_mode) for _ in range(depth)))
         self.classifier = nn.Conv2d(dim, out_channels, kernel_size=1)
 
     def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:

@@ -12,10 +12,10 @@ from torch import nn
 
 
 class ResidualConvUnit(nn.Module):
-    def __init__(self, features: int) -> None:
+    def __init__(self, features: int, padding_mode: str = "zeros") -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(features, features, 3, padding=1)
-        self.conv2 = nn.Conv2d(features, features, 3, padding=1)
+        self.conv1 = nn.Conv2d(features, features, 3, padding=1, padding_mode=padding_mode)
+        self.conv2 = nn.Conv2d(features, features, 3, padding=1, padding_mode=padding_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, F, H, W) -> (B, F, H, W)."""
@@ -23,10 +23,10 @@ class ResidualConvUnit(nn.Module):
 
 
 class FusionBlock(nn.Module):
-    def __init__(self, features: int, with_skip: bool = True) -> None:
+    def __init__(self, features: int, with_skip: bool = True, padding_mode: str = "zeros") -> None:
         super().__init__()
-        self.skip_unit = ResidualConvUnit(features) if with_skip else None
-        self.unit = ResidualConvUnit(features)
+        self.skip_unit = ResidualConvUnit(features, padding_mode) if with_skip else None
+        self.unit = ResidualConvUnit(features, padding_mode)
         self.out_conv = nn.Conv2d(features, features, 1)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
@@ -35,16 +35,26 @@ class FusionBlock(nn.Module):
             if skip is None:
                 raise ValueError("this fusion block expects a skip connection")
             x = x + self.skip_unit(skip)
-        x = F.interpolate(self.unit(x), size=size, mode="bilinear", align_corners=False)
-        return self.out_conv(x)
+        return self.out_conv(upsample_to(self.unit(x), size))
 
 
-def _resample(in_ch: int, out_ch: int, factor: float) -> nn.Module:
+def upsample_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, F, h, w) -> (B, F, *size), bilinear. A target of twice the size (less one, for a map that was
+    padded to an even size before a stride-2 step) is upsampled by exactly 2 and cropped, so that a window's
+    map and the full image's map agree pixel for pixel wherever they cover the same tokens; a resize to
+    an arbitrary size would stretch a window's map differently from the full image's."""
+    h, w = x.shape[-2:]
+    if size[0] in (2 * h, 2 * h - 1) and size[1] in (2 * w, 2 * w - 1):
+        return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)[..., : size[0], : size[1]]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def _resample(in_ch: int, out_ch: int, factor: float, padding_mode: str) -> nn.Module:
     if factor > 1:
         k = int(factor)
         return nn.ConvTranspose2d(in_ch, out_ch, kernel_size=k, stride=k)
     if factor < 1:
-        return nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=int(round(1 / factor)), padding=1)
+        return nn.Conv2d(in_ch, out_ch, 3, stride=int(round(1 / factor)), padding=1, padding_mode=padding_mode)
     return nn.Identity()
 
 
@@ -59,6 +69,7 @@ class DPTHead(nn.Module):
         layers: Sequence[int],
         features: int = 64,
         channels: Sequence[int] = (48, 96, 192, 384),
+        padding_mode: str = "zeros",
     ) -> None:
         super().__init__()
         if len(layers) != 4 or len(channels) != 4:
@@ -67,15 +78,17 @@ class DPTHead(nn.Module):
         self.patch_size = patch_size
         self.reassemble = nn.ModuleList(
             nn.Sequential(
-                nn.Conv2d(embed_dim, ch, 1), _resample(ch, ch, f), nn.Conv2d(ch, features, 3, padding=1, bias=False)
+                nn.Conv2d(embed_dim, ch, 1),
+                _resample(ch, ch, f, padding_mode),
+                nn.Conv2d(ch, features, 3, padding=1, bias=False, padding_mode=padding_mode),
             )
             for ch, f in zip(channels, self.FACTORS)
         )
-        self.fusion = nn.ModuleList(FusionBlock(features, with_skip=i < 3) for i in range(4))  # deepest has no skip
+        self.fusion = nn.ModuleList(FusionBlock(features, i < 3, padding_mode) for i in range(4))  # deepest has no skip
         self.out = nn.Sequential(
-            nn.Conv2d(features, features // 2, 3, padding=1),
+            nn.Conv2d(features, features // 2, 3, padding=1, padding_mode=padding_mode),
             nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-            nn.Conv2d(features // 2, 32, 3, padding=1),
+            nn.Conv2d(features // 2, 32, 3, padding=1, padding_mode=padding_mode),
             nn.ReLU(),
             nn.Conv2d(32, out_channels, 1),
         )
@@ -83,7 +96,10 @@ class DPTHead(nn.Module):
     def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
         """maps: 4 x (B, D, h, w), shallow to deep -> (B, K, h*p, w*p)."""
         h, w = maps[0].shape[-2:]
-        feats = [module(m) for module, m in zip(self.reassemble, maps)]  # (B, F, 4h, 4w) ... (B, F, h/2, w/2)
+        # The stride-2 branch sees an even-sized map (replicated last row / column when h or w is odd), so that
+        # its output cells are whole 2x2 blocks of tokens, for a window as for the full image.
+        deep = F.pad(maps[3], (0, w % 2, 0, h % 2), mode="replicate") if (h % 2 or w % 2) else maps[3]
+        feats = [module(m) for module, m in zip(self.reassemble, [*maps[:3], deep])]  # (B, F, 4h, 4w) .. ceil(h/2)
         x = self.fusion[3](feats[3], None, feats[2].shape[-2:])  # (B, F, h, w)
         x = self.fusion[2](x, feats[2], feats[1].shape[-2:])  # (B, F, 2h, 2w)
         x = self.fusion[1](x, feats[1], feats[0].shape[-2:])  # (B, F, 4h, 4w)
