@@ -34,6 +34,7 @@ def task(**kw) -> DepthTask:
 def test_config_defaults_come_from_the_task():
     cfg = load_config(None, ["task.name=depth"])
     assert cfg.model.head == "dpt" and cfg.model.out_channels == 1 and cfg.data.name == "synthetic_depth"
+    assert cfg.model.head_padding == "replicate" and load_config(None, []).model.head_padding == "zeros"
     assert load_config(None, ["task.name=depth", "model.head=convnext"]).model.head == "convnext"
     with pytest.raises(ConfigError, match="silog_lambda must be in"):
         load_config(None, ["task.name=depth", "task.silog_lambda=1.5"])

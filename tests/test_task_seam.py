@@ -65,7 +65,7 @@ class SmoothSettings(TaskSettings):
 class SmoothTask(Task):
     name = "smooth"
     Settings = SmoothSettings
-    default_head = "linear"
+    model_defaults = {"head": "linear"}
     default_dataset = "noise_images"
 
     def check_data(self, data: DataConfig) -> None:

@@ -182,7 +182,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Experimen
 
     arch = model_raw.pop("arch", "tiny")
     try:
-        base_model = model_config(arch, head=cls.default_head)
+        base_model = model_config(arch, **cls.model_defaults)
     except ValueError as e:
         raise ConfigError(f"model.arch: {e}") from None
     model = _merge(base_model, model_raw, "model")

@@ -9,7 +9,7 @@ drive every task through this one class; they never name a class, a depth or a f
   full resolution; invalid pixels never count) and how the raw output becomes a prediction (``predict``);
 - its metric (``metric()``: ``update(pred, target, valid)`` / ``compute() -> dict``, with ``primary`` and
   ``higher_is_better``), its report rows and pictures, how a prediction is written to files;
-- its default head, dataset and number of output channels.
+- its default model settings (the head ...), dataset and number of output channels.
 
 A new task is a subclass in its own folder, registered with ``winwin.tasks.register_task``; nothing in the
 engine changes (``tests/test_task_seam.py`` defines one in a test file and runs it through every command).
@@ -71,7 +71,7 @@ class Task(ABC):
 
     name: ClassVar[str]
     Settings: ClassVar[type[TaskSettings]] = TaskSettings
-    default_head: ClassVar[str] = "convnext"
+    model_defaults: ClassVar[dict] = {}  # model settings of this task unless the experiment sets them (e.g. the head)
     default_dataset: ClassVar[str]
     num_inputs: ClassVar[int] = 1  # image files a prediction reads (2 for a binocular task)
     prediction_formats: ClassVar[tuple[str, ...]] = (".png", ".npy")  # ``write_prediction`` output suffixes

@@ -38,7 +38,9 @@ class DepthTask(Task):
 
     name = "depth"
     Settings = DepthSettings
-    default_head = "dpt"  # DPT (Ranftl et al. 2021), the usual dense-regression head
+    # DPT (Ranftl et al. 2021), the usual dense-regression head. Replicate padding: trained on small windows
+    # with zero padding, DPT changes its output scale on the full image (docs/results.md, "Depth: the head").
+    model_defaults = {"head": "dpt", "head_padding": "replicate"}
     default_dataset = "synthetic_depth"
     settings: DepthSettings
 

@@ -29,7 +29,7 @@ class SegmentationTask(Task):
 
     name = "segmentation"
     Settings = SegmentationSettings
-    default_head = "convnext"  # the paper's segmentation head (Sec. 4.1)
+    model_defaults = {"head": "convnext"}  # the paper's segmentation head (Sec. 4.1)
     default_dataset = "synthetic"
     settings: SegmentationSettings
 
