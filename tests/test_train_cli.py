@@ -120,3 +120,24 @@ def test_errors_before_any_work(tmp_path, capsys):
     assert main(["train", "/nonexistent.yaml"]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["eval", str(tmp_path)]) == 2
+
+
+def test_a_checkpoint_from_before_tasks_still_loads(tmp_path):
+    """Earlier checkpoints: model settings num_classes / head_dim, class names and palette at the top level."""
+    from winwin.engine.checkpoint import load_task
+
+    model = create_model("demo", embed_dim=32, num_heads=2, depth=2, head_width=8, out_channels=3)
+    save_checkpoint(tmp_path / "old", model, step=5)
+    meta = tmp_path / "old.json"
+    info = json.loads(meta.read_text())
+    cfg = info["model"]
+    cfg["num_classes"], cfg["head_dim"] = cfg.pop("out_channels"), cfg.pop("head_width")
+    cfg.pop("head_padding")
+    info.update(classes=["a", "b", "c"], palette=[[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    meta.write_text(json.dumps(info))
+    loaded, info = load_checkpoint(tmp_path / "old")
+    task = load_task(info)
+    assert loaded.config.out_channels == 3 and loaded.config.head_width == 8
+    assert task.name == "segmentation" and task.settings.num_classes == 3 and task.info["classes"] == ["a", "b", "c"]
+    x = torch.randn(1, 3, 32, 48)
+    assert torch.equal(model.eval()(x), loaded.eval()(x))
