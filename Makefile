@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/winwin train configs/demo.yaml
 
 test: $(STAMP)
-	$(BIN)/ruff check winwin tests
-	$(BIN)/ruff format --check winwin tests
+	$(BIN)/ruff check winwin tests experiments
+	$(BIN)/ruff format --check winwin tests experiments
 	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)
