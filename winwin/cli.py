@@ -34,7 +34,7 @@ def _eval(args) -> None:
     val_set = build_split(task, cfg, cfg.data.val_split, train=False)
     with temperature_override(model, args.temperature):  # None: the checkpoint's calibrated temperature(s)
         used = describe_temperature(model)
-    metrics = evaluate(task, model, val_set, device, args.batch_size, args.temperature)
+    metrics = evaluate(task, model, val_set, device, args.batch_size, args.temperature, progress=not args.quiet)
     metrics["temperature"] = used["temperature"] if used["mode"] == "shared" else "per_head"
     if used["mode"] == "per_head":
         metrics["head_temperatures"] = used["head_temperatures"]
@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--device", default="auto")
     p.add_argument("-o", "--output", help="write the metrics as JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("predict", help="predict one image (or frame pair) at full resolution and write the result")
