@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from depth_fixtures import kitti, nyu, png_folder  # noqa: F401  (fixtures of the depth reader tests)
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _single_thread():

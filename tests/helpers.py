@@ -84,3 +84,12 @@ TINY_DEPTH = [
     "train.steps=3", "train.batch_size=2", "train.log_every=1", "train.ckpt_every=2", "train.threads=1",
     "optim.warmup_steps=1", "optim.lr=0.001",
 ]  # fmt: skip
+
+
+def cli(*parts) -> int:
+    """``winwin.cli.main`` on words: strings are split on spaces, anything else (a Path) is one argument.
+
+    cli("calibrate", run, "--sweep 0.5:1.5:0.5 --quiet --out", out) == main(["calibrate", str(run), ...])"""
+    from winwin.cli import main
+
+    return main([w for p in parts for w in (p.split() if isinstance(p, str) else [str(p)])])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import TINY, assert_close
+from helpers import TINY, assert_close, cli
 from winwin.cli import main
 from winwin.data import build_dataset
 from winwin.engine.calibrate import (
@@ -201,27 +201,7 @@ def test_calibrate_sweep_stores_the_best_and_eval_uses_it(run, tmp_path):
 def test_calibrate_learn_stores_per_head_values_used_by_eval_and_predict(run, tmp_path, capsys):
     weights = run / "checkpoints" / "last.safetensors"
     digest = sha256(weights)
-    assert (
-        main(
-            [
-                "calibrate",
-                str(run),
-                "--sweep",
-                "0.5:1.5:0.5",
-                "--learn",
-                "--steps",
-                "3",
-                "--lr",
-                "0.05",
-                "--images",
-                "2",
-                "--quiet",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    assert cli("calibrate", run, "--sweep 0.5:1.5:0.5 --learn --steps 3 --lr 0.05 --images 2 --quiet --device cpu") == 0
     info = read_json(run / "checkpoints" / "last.json")
     heads = info["model"]["head_temperatures"]
     assert np.array(heads).shape == (2, 2) and info["calibration"]["learn"]["init"] == info["model"]["temperature"]
@@ -262,24 +242,7 @@ def test_select_by_miou_keeps_the_highest_metric():
 
 
 def test_calibrate_warns_when_the_best_is_at_the_edge(run, capsys):
-    assert (
-        main(
-            [
-                "calibrate",
-                str(run),
-                "--sweep",
-                "1:1.5:0.5",
-                "--select",
-                "miou",
-                "--images",
-                "2",
-                "--quiet",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    assert cli("calibrate", run, "--sweep 1:1.5:0.5 --select miou --images 2 --quiet --device cpu") == 0
     out = capsys.readouterr().out
     info = read_json(run / "checkpoints" / "last.json")["calibration"]["sweep"]
     assert info["criterion"] == "miou" and info["at_edge"] and "edge of the sweep" in out

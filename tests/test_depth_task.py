@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import TINY_DEPTH
+from helpers import TINY_DEPTH, cli
 from winwin.cli import main
 from winwin.engine.checkpoint import load_checkpoint, load_task
 from winwin.engine.config import ConfigError, load_config
@@ -136,43 +136,15 @@ def test_predict_writes_millimetres_npy_and_a_picture(run, tmp_path):
 
 
 def test_calibrate_depth_by_loss_and_by_the_primary_metric(run, tmp_path):
-    assert (
-        main(
-            [
-                "calibrate",
-                str(run),
-                "--sweep",
-                "0.5:1.5:0.5",
-                "--images",
-                "2",
-                "--quiet",
-                "--device",
-                "cpu",
-                "--out",
-                str(tmp_path / "a"),
-            ]
-        )
-        == 0
-    )
+    assert cli("calibrate", run, "--sweep 0.5:1.5:0.5 --images 2 --quiet --device cpu --out", tmp_path / "a") == 0
     rows = (tmp_path / "a" / "sweep.csv").read_text().splitlines()
     assert rows[0].startswith("temperature,loss,abs_rel") and len(rows) == 4
     assert (
-        main(
-            [
-                "calibrate",
-                str(run),
-                "--sweep",
-                "0.5:1.5:0.5",
-                "--select",
-                "metric",
-                "--images",
-                "2",
-                "--quiet",
-                "--device",
-                "cpu",
-                "--out",
-                str(tmp_path / "b"),
-            ]
+        cli(
+            "calibrate",
+            run,
+            "--sweep 0.5:1.5:0.5 --select metric --images 2 --quiet --device cpu --out",
+            tmp_path / "b",
         )
         == 0
     )

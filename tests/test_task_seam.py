@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
+from helpers import cli
 from winwin.cli import main
 from winwin.data import DataConfig
 from winwin.engine.config import load_config
@@ -143,22 +144,11 @@ def test_eval_calibrate_and_predict_through_the_cli(run, tmp_path):
     assert main(["eval", str(run), "--device", "cpu", "-o", str(out)]) == 0
     assert json.loads(out.read_text())["mse"] == pytest.approx(json.loads((run / "eval.json").read_text())["mse"])
     assert (
-        main(
-            [
-                "calibrate",
-                str(run),
-                "--sweep",
-                "0.5:1.5:0.5",
-                "--select",
-                "metric",
-                "--images",
-                "2",
-                "--quiet",
-                "--device",
-                "cpu",
-                "--out",
-                str(tmp_path / "cal"),
-            ]
+        cli(
+            "calibrate",
+            run,
+            "--sweep 0.5:1.5:0.5 --select metric --images 2 --quiet --device cpu --out",
+            tmp_path / "cal",
         )
         == 0
     )
