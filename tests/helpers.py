@@ -16,14 +16,16 @@ def assert_close(actual, expected, atol: float = 1e-6, rtol: float = 1e-5) -> No
     assert bool((err <= bound).all()), f"max abs error {err.max().item():.3g} (atol {atol}, rtol {rtol})"
 
 
-def assert_random_joint_flip(plain: dict, flipping) -> None:
-    """``flipping[0]`` is either ``plain`` or its mirror image, image and label together, and both happen."""
+def assert_random_joint_flip(plain: dict, flipping, key: str = "label") -> None:
+    """``flipping[0]`` is either ``plain`` or its mirror image, image and target (``key``) together, and both
+    happen."""
+    assert not torch.equal(plain[key], plain[key].flip(-1))  # a mirror can be told apart
     torch.manual_seed(0)
     seen = set()
     for _ in range(12):
         item = flipping[0]
-        flipped = torch.equal(item["label"], plain["label"].flip(-1))
-        assert flipped or torch.equal(item["label"], plain["label"])
+        flipped = torch.equal(item[key], plain[key].flip(-1))
+        assert flipped or torch.equal(item[key], plain[key])
         assert torch.equal(item["image"], plain["image"].flip(-1) if flipped else plain["image"])
         seen.add(flipped)
     assert seen == {True, False}

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from depth_fixtures import DRIVES, H, W, kitti_paths, write_rgb, write_splits, write_uint16_png
+from helpers import assert_random_joint_flip
 from winwin.data.depth_folders import DepthPNGFolder, KITTIDepth, NYUv2Labeled
 from winwin.data.transforms import to_tensor_image
 from winwin.errors import BadFileError, InputError
@@ -129,23 +130,10 @@ def test_kitti_explains_missing_images_and_folders(kitti):
         KITTIDepth(root, "val", image_root)
 
 
-def _assert_random_joint_flip(dataset_plain, dataset_flipping) -> None:
-    """Each draw is the plain sample or its mirror image, image and depth together, and both outcomes occur."""
-    plain = dataset_plain[0]
-    assert not torch.equal(plain["depth"], plain["depth"].flip(-1))
-    torch.manual_seed(0)
-    seen = set()
-    for _ in range(12):
-        item = dataset_flipping[0]
-        flipped = torch.equal(item["depth"], plain["depth"].flip(-1))
-        assert flipped or torch.equal(item["depth"], plain["depth"])
-        assert torch.equal(item["image"], plain["image"].flip(-1) if flipped else plain["image"])
-        seen.add(flipped)
-    assert seen == {True, False}
-
-
 def test_flip_mirrors_image_and_depth_together(nyu, png_folder, kitti):
-    _assert_random_joint_flip(NYUv2Labeled(nyu[0], "train"), NYUv2Labeled(nyu[0], "train", flip=True))
-    _assert_random_joint_flip(DepthPNGFolder(png_folder[0], "train"), DepthPNGFolder(png_folder[0], "train", flip=True))
+    assert_random_joint_flip(NYUv2Labeled(nyu[0], "train")[0], NYUv2Labeled(nyu[0], "train", flip=True), "depth")
+    folder = png_folder[0]
+    assert_random_joint_flip(DepthPNGFolder(folder, "train")[0], DepthPNGFolder(folder, "train", flip=True), "depth")
     root, image_root, _ = kitti
-    _assert_random_joint_flip(KITTIDepth(root, "train", image_root), KITTIDepth(root, "train", image_root, flip=True))
+    plain, flipping = KITTIDepth(root, "train", image_root), KITTIDepth(root, "train", image_root, flip=True)
+    assert_random_joint_flip(plain[0], flipping, "depth")
