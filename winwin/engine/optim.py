@@ -7,14 +7,12 @@ import math
 import torch
 from torch import nn
 
-from ..models import DenseModel
 
-
-def param_groups(model: DenseModel, weight_decay: float, layer_decay: float) -> list[dict]:
-    """One group per (depth, decay?) pair. Depth comes from the module structure, not parameter names:
-    patch embedding 0, block i -> i + 1, the final norm and the head -> L + 1 (lr scale 1)."""
-    groups = model.encoder.layer_groups() + [[model.head]]
-    groups[-2].extend(groups.pop())  # final norm and head share the top depth
+def param_groups(model: nn.Module, weight_decay: float, layer_decay: float) -> list[dict]:
+    """One group per (depth, decay?) pair. Depth comes from the module structure (``model.layer_groups()``),
+    not parameter names: patch embedding 0, encoder block i -> i + 1, then the decoder's blocks if any; the
+    last group (final norm and head) has lr scale 1."""
+    groups = model.layer_groups()
     top = len(groups) - 1
     seen: set[int] = set()
     out = []
@@ -32,12 +30,12 @@ def param_groups(model: DenseModel, weight_decay: float, layer_decay: float) -> 
                 out.append({"params": params, "weight_decay": wd, "lr_scale": scale})
     leftover = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
     if leftover:
-        raise ValueError(f"parameters outside encoder/head are not optimised: {leftover[:5]}")
+        raise ValueError(f"parameters outside the model's layer groups are not optimised: {leftover[:5]}")
     return out
 
 
 def build_optimizer(
-    model: DenseModel, lr: float, weight_decay: float, layer_decay: float, betas: tuple[float, float]
+    model: nn.Module, lr: float, weight_decay: float, layer_decay: float, betas: tuple[float, float]
 ) -> torch.optim.AdamW:
     groups = param_groups(model, weight_decay, layer_decay)
     for g in groups:

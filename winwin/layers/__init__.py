@@ -2,6 +2,7 @@
 
 from .attention import Attention, AttentionBase, CrossAttention
 from .block import Block
+from .decoder_block import DecoderBlock
 from .drop import DropPath, drop_path
 from .mlp import Mlp
 from .patch_embed import PatchEmbed, grid_positions, patchify
@@ -13,6 +14,7 @@ __all__ = [
     "AttentionBase",
     "Block",
     "CrossAttention",
+    "DecoderBlock",
     "DropPath",
     "Mlp",
     "PatchEmbed",

@@ -26,11 +26,19 @@ class ModelConfig:
     drop_path: float = 0.0  # stochastic depth at the last block
     pos_embed: str = "rope"  # rope | cosine | none
     rope_base: float = 100.0  # CroCo's RoPE100
+    # binocular (two frames, CroCo-Flow): a Siamese encoder, then a decoder with cross-attention to frame 2
+    binocular: bool = False
+    decoder_dim: int = 512  # binocular: decoder width (CroCo v2's small decoder; the base decoder is 768)
+    decoder_depth: int = 8
+    decoder_heads: int = 16
+    norm_memory: bool = True  # binocular: norm frame 2's tokens before each cross-attention (CroCo's default)
     head: str = "convnext"  # linear | convnext | dpt
     out_channels: int = 19  # channels of the dense output (the task decides: classes, 1 for log depth, ...)
     head_width: int = 96  # ConvNeXt head: channels of its feature map
     head_depth: int = 2  # ConvNeXt blocks
-    dpt_layers: list[int] | None = None  # DPT: 4 encoder blocks; None = evenly spaced, last one = final
+    # DPT: 4 encoder blocks; None = evenly spaced, last one = final. Binocular: 4 indices into
+    # [encoder output, decoder block 0, ..., decoder block L-1]; None = CroCo-Flow's [0, L/2, 7L/8, L]
+    dpt_layers: list[int] | None = None
     dpt_features: int = 64
     # padding of the heads' spatial convolutions: zeros, or replicate (a window's border then looks like its
     # interior, so a head trained on small windows sees less of a change on the full map; docs/results.md)
@@ -55,13 +63,26 @@ class ModelConfig:
             raise ValueError(f"model.temperature must be > 0, got {self.temperature}")
         if self.head_temperatures is not None and not all(v > 0 for row in self.head_temperatures for v in row):
             raise ValueError(f"model.head_temperatures must all be > 0, got {self.head_temperatures}")
-        if self.dpt_layers is not None and (
-            len(self.dpt_layers) != 4 or not all(-self.depth <= i < self.depth for i in self.dpt_layers)
-        ):
-            raise ValueError(f"model.dpt_layers must be 4 block indices in [0, {self.depth}), got {self.dpt_layers}")
+        if self.binocular:
+            if self.decoder_depth < 1 or self.decoder_dim % self.decoder_heads:
+                raise ValueError(
+                    f"a binocular model needs model.decoder_depth >= 1 and model.decoder_dim divisible by "
+                    f"model.decoder_heads, got depth {self.decoder_depth}, dim {self.decoder_dim}, "
+                    f"heads {self.decoder_heads}"
+                )
+            dec_head_dim = self.decoder_dim // self.decoder_heads
+            if self.pos_embed == "rope" and dec_head_dim % 4:
+                raise ValueError(f"RoPE2D needs a decoder head dimension divisible by 4, got {dec_head_dim}")
+        n = self.decoder_depth + 1 if self.binocular else self.depth  # layers the DPT head can read
+        if self.dpt_layers is not None and (len(self.dpt_layers) != 4 or not all(-n <= i < n for i in self.dpt_layers)):
+            what = "indices into [encoder output, decoder blocks]" if self.binocular else "block indices"
+            raise ValueError(f"model.dpt_layers must be 4 {what} in [0, {n}), got {self.dpt_layers}")
 
     def resolved_dpt_layers(self) -> list[int]:
         if self.dpt_layers is not None:
             return list(self.dpt_layers)
+        if self.binocular:  # CroCo-Flow's hooks: the encoder output, then decoder blocks at 1/2, 7/8 and the end
+            d = self.decoder_depth
+            return [0, d * 4 // 8, d * 7 // 8, d]
         d = self.depth  # evenly spaced, e.g. [2, 5, 8, 11] for 12 blocks; shallow encoders repeat blocks
         return [max(0, k * d // 4 - 1) for k in (1, 2, 3, 4)]

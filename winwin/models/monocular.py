@@ -24,6 +24,8 @@ class MonocularModel(nn.Module):
     ``model(img, windows)`` one output map per window.
     """
 
+    num_inputs = 1
+
     def __init__(self, config: ModelConfig, encoder: ViTEncoder, head: nn.Module) -> None:
         super().__init__()
         self.config = config
@@ -41,6 +43,12 @@ class MonocularModel(nn.Module):
     def set_temperature(self, value: float) -> None:
         """One attention temperature everywhere (drops learned per-head values)."""
         set_temperature(self, value)
+
+    def layer_groups(self) -> list[list[nn.Module]]:
+        """Modules by depth for layer-wise lr decay: the encoder's, the head with the final norm on top."""
+        groups = self.encoder.layer_groups()
+        groups[-1].append(self.head)
+        return groups
 
     def grid_size(self, hw: tuple[int, int]) -> tuple[int, int]:
         return self.encoder.patch_embed.grid_size(hw)

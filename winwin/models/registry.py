@@ -6,7 +6,9 @@ from dataclasses import asdict, fields, replace
 
 from torch import nn
 
+from .binocular import BinocularModel
 from .config import ModelConfig
+from .decoder import CrossDecoder
 from .encoder import ViTEncoder
 from .heads import ConvNeXtHead, DPTHead, LinearHead
 from .monocular import MonocularModel
@@ -14,10 +16,29 @@ from .temperature import set_head_temperatures, set_temperature
 
 # Encoder sizes: ViT-Tiny/Small/Base (Dosovitskiy et al.; the paper uses Base), plus a CPU-sized "demo".
 ARCHS: dict[str, dict] = {
-    "demo": dict(embed_dim=128, depth=4, num_heads=4, head_width=48, head_depth=1),
-    "tiny": dict(embed_dim=192, depth=12, num_heads=3),
-    "small": dict(embed_dim=384, depth=12, num_heads=6),
-    "base": dict(embed_dim=768, depth=12, num_heads=12, head_width=128, dpt_features=256),
+    "demo": dict(
+        embed_dim=128,
+        depth=4,
+        num_heads=4,
+        head_width=48,
+        head_depth=1,
+        decoder_dim=128,
+        decoder_depth=2,
+        decoder_heads=4,
+    ),
+    "tiny": dict(embed_dim=192, depth=12, num_heads=3, decoder_dim=192, decoder_depth=4, decoder_heads=3),
+    "small": dict(embed_dim=384, depth=12, num_heads=6, decoder_dim=384, decoder_depth=8, decoder_heads=6),
+    # the paper's flow model: CroCo-Flow with a ViT-Base encoder and a ViT-Base decoder (App. E.2)
+    "base": dict(
+        embed_dim=768,
+        depth=12,
+        num_heads=12,
+        head_width=128,
+        dpt_features=256,
+        decoder_dim=768,
+        decoder_depth=12,
+        decoder_heads=12,
+    ),
 }
 
 
@@ -38,9 +59,8 @@ def model_config(name: str, **overrides) -> ModelConfig:
     return cfg
 
 
-def build_model(cfg: ModelConfig) -> MonocularModel:
-    cfg.validate()
-    encoder = ViTEncoder(
+def build_encoder(cfg: ModelConfig) -> ViTEncoder:
+    return ViTEncoder(
         patch_size=cfg.patch_size,
         in_chans=cfg.in_chans,
         embed_dim=cfg.embed_dim,
@@ -52,32 +72,54 @@ def build_model(cfg: ModelConfig) -> MonocularModel:
         pos_embed=cfg.pos_embed,
         rope_base=cfg.rope_base,
     )
-    head: nn.Module
+
+
+def build_decoder(cfg: ModelConfig) -> CrossDecoder:
+    return CrossDecoder(
+        cfg.embed_dim,
+        cfg.decoder_dim,
+        cfg.decoder_depth,
+        cfg.decoder_heads,
+        cfg.mlp_ratio,
+        cfg.qkv_bias,
+        cfg.drop_path,
+        rope_base=cfg.rope_base if cfg.pos_embed == "rope" else None,
+        norm_memory=cfg.norm_memory,
+    )
+
+
+def build_head(cfg: ModelConfig) -> nn.Module:
+    """The dense head; a binocular model's reads the encoder output and decoder layers (``dpt_layers``)."""
+    width = cfg.decoder_dim if cfg.binocular else cfg.embed_dim  # width of the last features
     if cfg.head == "linear":
-        head = LinearHead(cfg.embed_dim, cfg.out_channels, cfg.patch_size)
-    elif cfg.head == "convnext":
-        head = ConvNeXtHead(
-            cfg.embed_dim,
-            cfg.out_channels,
-            cfg.patch_size,
-            cfg.head_width,
-            cfg.head_depth,
-            padding_mode=cfg.head_padding,
+        return LinearHead(width, cfg.out_channels, cfg.patch_size)
+    if cfg.head == "convnext":
+        return ConvNeXtHead(
+            width, cfg.out_channels, cfg.patch_size, cfg.head_width, cfg.head_depth, padding_mode=cfg.head_padding
         )
+    layers, pad = cfg.resolved_dpt_layers(), cfg.head_padding
+    dims = [cfg.embed_dim if cfg.binocular and i % (cfg.decoder_depth + 1) == 0 else width for i in layers]
+    return DPTHead(dims, cfg.out_channels, cfg.patch_size, layers, cfg.dpt_features, padding_mode=pad)
+
+
+def build_model(cfg: ModelConfig) -> MonocularModel | BinocularModel:
+    """The model a config describes: monocular, or binocular (``cfg.binocular``: encoder + decoder + head)."""
+    cfg.validate()
+    model: MonocularModel | BinocularModel
+    if cfg.binocular:
+        model = BinocularModel(cfg, build_encoder(cfg), build_decoder(cfg), build_head(cfg))
     else:
-        layers, pad = cfg.resolved_dpt_layers(), cfg.head_padding
-        head = DPTHead(cfg.embed_dim, cfg.out_channels, cfg.patch_size, layers, cfg.dpt_features, padding_mode=pad)
-    model = MonocularModel(cfg, encoder, head)
+        model = MonocularModel(cfg, build_encoder(cfg), build_head(cfg))
     set_temperature(model, cfg.temperature)
     if cfg.head_temperatures is not None:
         set_head_temperatures(model, cfg.head_temperatures)
     return model
 
 
-def create_model(name: str, **overrides) -> MonocularModel:
+def create_model(name: str, **overrides) -> MonocularModel | BinocularModel:
     """Build a named model (``list_models()``) with any ``ModelConfig`` field overridden."""
     return build_model(model_config(name, **overrides))
 
 
-def config_dict(model: MonocularModel) -> dict:
+def config_dict(model: nn.Module) -> dict:
     return asdict(model.config)

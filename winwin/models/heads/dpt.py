@@ -63,7 +63,7 @@ class DPTHead(nn.Module):
 
     def __init__(
         self,
-        embed_dim: int,
+        embed_dim: int | Sequence[int],
         out_channels: int,
         patch_size: int,
         layers: Sequence[int],
@@ -74,15 +74,18 @@ class DPTHead(nn.Module):
         super().__init__()
         if len(layers) != 4 or len(channels) != 4:
             raise ValueError(f"DPT head needs 4 encoder layers and 4 channel widths, got {layers} and {channels}")
+        dims = [embed_dim] * 4 if isinstance(embed_dim, int) else list(embed_dim)  # width of each input map
+        if len(dims) != 4:
+            raise ValueError(f"DPT head needs one input width or 4, got {embed_dim}")
         self.layers = tuple(layers)
         self.patch_size = patch_size
         self.reassemble = nn.ModuleList(
             nn.Sequential(
-                nn.Conv2d(embed_dim, ch, 1),
+                nn.Conv2d(dim, ch, 1),
                 _resample(ch, ch, f, padding_mode),
                 nn.Conv2d(ch, features, 3, padding=1, bias=False, padding_mode=padding_mode),
             )
-            for ch, f in zip(channels, self.FACTORS)
+            for dim, ch, f in zip(dims, channels, self.FACTORS)
         )
         self.fusion = nn.ModuleList(FusionBlock(features, i < 3, padding_mode) for i in range(4))  # deepest has no skip
         self.out = nn.Sequential(
@@ -94,7 +97,7 @@ class DPTHead(nn.Module):
         )
 
     def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
-        """maps: 4 x (B, D, h, w), shallow to deep -> (B, K, h*p, w*p)."""
+        """maps: 4 x (B, D_i, h, w), shallow to deep -> (B, K, h*p, w*p)."""
         h, w = maps[0].shape[-2:]
         # The stride-2 branch sees an even-sized map (replicated last row / column when h or w is odd), so that
         # its output cells are whole 2x2 blocks of tokens, for a window as for the full image.
