@@ -23,8 +23,10 @@ def _eval(args) -> None:
     from .engine.runtime import resolve_device
     from .engine.train import build_split
     from .files import atomic_write_text
+    from .inference.options import inference_spec
     from .models.temperature import describe_temperature, format_temperature, temperature_override
 
+    spec = inference_spec(args)
     ckpt, cfg = resolve_run(args.run, args.config)
     if cfg is None:
         raise SystemExit(f"error: cannot find the experiment config of {args.run}; pass --config CONFIG.yaml")
@@ -34,14 +36,17 @@ def _eval(args) -> None:
     val_set = build_split(task, cfg, cfg.data.val_split, train=False)
     with temperature_override(model, args.temperature):  # None: the checkpoint's calibrated temperature(s)
         used = describe_temperature(model)
-    metrics = evaluate(task, model, val_set, device, args.batch_size, args.temperature, progress=not args.quiet)
+    metrics = evaluate(
+        task, model, val_set, device, args.batch_size, args.temperature, progress=not args.quiet, inference=spec
+    )
+    metrics["inference"] = spec.describe()
     metrics["temperature"] = used["temperature"] if used["mode"] == "shared" else "per_head"
     if used["mode"] == "per_head":
         metrics["head_temperatures"] = used["head_temperatures"]
     metrics["checkpoint"] = str(ckpt)
     print(
         f"{task.summary(metrics)}  loss {metrics['loss']:.4f}  "
-        f"({metrics['images']} images at full resolution, {format_temperature(used)})"
+        f"({metrics['images']} images, {spec.describe()}, {format_temperature(used)})"
     )
     if args.output:
         atomic_write_text(Path(args.output), json.dumps(metrics, indent=2))
@@ -52,10 +57,13 @@ def _predict(args) -> None:
     from .engine.resolve import resolve_run
     from .engine.runtime import resolve_device
     from .inference import predict_files
+    from .inference.options import inference_spec
 
+    spec = inference_spec(args)
     ckpt, _ = resolve_run(args.checkpoint)
     info_model, info = load_checkpoint(ckpt, resolve_device(args.device))
-    written = predict_files(info_model, load_task(info), args.images, args.output, args.viz, args.temperature)
+    task = load_task(info)
+    written = predict_files(info_model, task, args.images, args.output, args.viz, args.temperature, spec)
     print(f"wrote {args.output}" + (f" and {args.viz}" if args.viz else "") + f": {written}")
 
 
@@ -112,6 +120,8 @@ def _bench(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .inference.options import add_inference_args
+
     parser = argparse.ArgumentParser(prog="winwin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -123,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("eval", help="evaluate a run or checkpoint at full resolution (one forward per image)")
+    p = sub.add_parser("eval", help="evaluate a run or checkpoint (default: full resolution, one forward per image)")
     p.add_argument("run", help="run folder or checkpoint (.safetensors / .json)")
     p.add_argument("--config", help="experiment YAML (default: the run's config.yaml)")
     p.add_argument(
@@ -133,9 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("-o", "--output", help="write the metrics as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_inference_args(p)
     p.set_defaults(func=_eval)
 
-    p = sub.add_parser("predict", help="predict one image (or frame pair) at full resolution and write the result")
+    p = sub.add_parser(
+        "predict", help="predict one image (or frame pair; default: full resolution, one pass) and write the result"
+    )
     p.add_argument("checkpoint", help="run folder or checkpoint")
     p.add_argument("images", nargs="+", metavar="image", help="input image file(s): one per input of the task")
     p.add_argument(
@@ -147,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--viz", help="also write a picture of the prediction to this .png")
     p.add_argument("--temperature", type=float)
     p.add_argument("--device", default="auto")
+    add_inference_args(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser(
@@ -203,8 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_bench_args(b)
     b.set_defaults(func=_bench)
+    from .tools.bench_inference import add_inference_bench_args, run_inference_bench
     from .tools.bench_windows import add_windows_bench_args, run_windows_bench
 
+    b = bench.add_parser("inference", help="full-resolution pass vs tiling: wall time, peak memory, FLOPs")
+    add_inference_bench_args(b)
+    b.set_defaults(func=run_inference_bench)
     b = bench.add_parser("windows", help="window sampler: time per batch and evenness of grid coverage")
     add_windows_bench_args(b)
     b.set_defaults(func=run_windows_bench)

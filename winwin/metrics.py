@@ -2,6 +2,7 @@
 once at the end (each has ``primary`` and ``higher_is_better``)."""
 
 from .tasks.depth.metric import DepthMetric
+from .tasks.flow.metric import FlowMetric
 from .tasks.segmentation.metric import SegmentationMetric
 
-__all__ = ["DepthMetric", "SegmentationMetric"]
+__all__ = ["DepthMetric", "FlowMetric", "SegmentationMetric"]

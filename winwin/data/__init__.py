@@ -1,13 +1,17 @@
 """Data: the dataset registry and config, transforms, palettes, the synthetic datasets (segmentation with a
-long-range cue, depth scenes in perspective) and readers for real datasets in their standard layouts."""
+long-range cue, depth scenes in perspective, layered optical flow), the .flo flow format and its colour
+picture, and readers for real datasets in their standard layouts."""
 
 from .build import DATASETS, DatasetEntry, SegmentationDataset, build_dataset, build_from_config, dataset_task
 from .config import DataConfig
 from .depth_folders import DepthPNGFolder, KITTIDepth, NYUv2Labeled
+from .flow_io import read_flo, write_flo
+from .flow_viz import flow_to_color
 from .folders import BDD100kSegmentation, CityscapesSegmentation, SegmentationFolder
 from .palette import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, colorize, make_palette
 from .synthetic import SYNTHETIC_PALETTE, SyntheticSegmentation
 from .synthetic_depth import SyntheticDepth
+from .synthetic_flow import SyntheticFlow
 from .synthetic_scene import Scene, SceneObject, SceneSpec
 from .transforms import (
     IGNORE_INDEX,
@@ -42,16 +46,20 @@ __all__ = [
     "SegmentationDataset",
     "SegmentationFolder",
     "SyntheticDepth",
+    "SyntheticFlow",
     "SyntheticSegmentation",
     "build_dataset",
     "build_from_config",
     "dataset_task",
     "colorize",
     "denormalize",
+    "flow_to_color",
     "hflip",
     "load_image",
     "load_label",
     "make_palette",
     "pad_to_multiple",
+    "read_flo",
     "to_tensor_image",
+    "write_flo",
 ]

@@ -49,6 +49,18 @@ def _synthetic_depth(split: str, **kw) -> Dataset:
     return SyntheticDepth(split, **kw)
 
 
+def _synthetic_flow(split: str, **kw) -> Dataset:
+    from .synthetic_flow import SyntheticFlow
+
+    return SyntheticFlow(split, **kw)
+
+
+def _synthetic_flow_photos(split: str, **kw) -> Dataset:
+    from .synthetic_flow import SyntheticFlowPhotos
+
+    return SyntheticFlowPhotos(split, **kw)
+
+
 def _cityscapes(root: str, split: str, **kw) -> Dataset:
     from .folders import CityscapesSegmentation
 
@@ -84,6 +96,8 @@ def _kitti_depth(root: str, split: str, image_root: str | None = None, **kw) -> 
 DATASETS: dict[str, DatasetEntry] = {
     "synthetic": DatasetEntry("segmentation", True, _synthetic),
     "synthetic_depth": DatasetEntry("depth", True, _synthetic_depth),
+    "synthetic_flow": DatasetEntry("flow", True, _synthetic_flow),
+    "synthetic_flow_photos": DatasetEntry("flow", True, _synthetic_flow_photos),
     "cityscapes": DatasetEntry("segmentation", False, _cityscapes),
     "bdd100k": DatasetEntry("segmentation", False, _bdd100k),
     "nyuv2": DatasetEntry("depth", False, _nyuv2),
@@ -118,8 +132,8 @@ def build_dataset(
 ) -> Dataset:
     """Build a dataset by name.
 
-    Generated datasets (synthetic, synthetic_depth): ``length`` samples of ``image_hw`` (default 192x384)
-    from ``seed``; ``root`` and ``max_items`` do not apply; ``cache`` keeps generated samples in memory.
+    Generated datasets (synthetic, synthetic_depth, synthetic_flow): ``length`` samples of ``image_hw`` (default
+    192x384) from ``seed``; ``root`` and ``max_items`` do not apply; ``cache`` keeps generated samples in memory.
     Real datasets: read from ``root``; ``image_hw`` resizes on load, ``max_items`` takes an evenly spread
     subset; ``length`` and ``seed`` do not apply.
     """

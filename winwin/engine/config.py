@@ -44,6 +44,8 @@ class TrainConfig:
     eval_every: int = 0  # 0 = only at the end
     eval_batch_size: int = 4
     resume: bool = False  # continue the run folder's last checkpoint
+    # start from pretrained weights: a CroCo / CroCo v2 .pth (the encoder; a binocular model also its decoder)
+    init: str | None = None
 
 
 @dataclass
@@ -219,6 +221,8 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"optim.warmup_steps must be >= 0, got {o.warmup_steps}")
     if cfg.data.image_size is not None and (len(cfg.data.image_size) != 2 or min(cfg.data.image_size) < 1):
         raise ConfigError(f"data.image_size must be [H, W], got {cfg.data.image_size}")
+    if t.init is not None and not Path(t.init).is_file():
+        raise ConfigError(f"train.init: {t.init} is not a file (a CroCo / CroCo v2 .pth checkpoint)")
     if cfg.windows.mode not in ("windows", "budget", "random_tokens", "full"):
         raise ConfigError(f"windows.mode must be windows, budget, random_tokens or full, got {cfg.windows.mode!r}")
     try:

@@ -1,4 +1,5 @@
-"""Full-resolution evaluation of any task: one forward per image, no windows, no tiling."""
+"""Evaluation of any task: by default the full image in one forward, no windows, no tiling; tiling and
+resizing (the crop baselines) through an ``InferenceSpec``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..inference import full_resolution
+from ..inference import InferenceSpec, infer
 from ..tasks import Task
 from .runtime import autocast
 from .step import Batch, prepare, supervised_pixels
@@ -50,15 +51,17 @@ def evaluate(
     temperature: float | None = None,
     bf16: bool = False,
     progress: bool = True,
+    inference: InferenceSpec | None = None,
 ) -> dict:
     """The task's metrics and mean loss of full-image predictions over ``dataset``. ``temperature``
-    overrides the model's own (shared or per-head) attention temperature."""
+    overrides the model's own (shared or per-head) attention temperature; ``inference`` picks the test-time
+    strategy (None: the full image in one pass)."""
     device = torch.device(device)
     score = Score(task)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for raw in tqdm(loader, desc="eval", disable=not progress, leave=False):
         batch = prepare(task, raw, None, device)  # the model pads to the patch size itself
         with autocast(device.type, bf16):
-            output = full_resolution(model, batch.inputs, temperature)  # (B, K, H, W)
+            output = infer(model, task, batch.inputs, inference, temperature)  # (B, K, H, W)
         score.update(output, batch)
     return score.compute()

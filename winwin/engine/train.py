@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..files import atomic_write_text
-from ..models import build_model
+from ..models import build_model, init_from_croco
 from ..tasks import Task, build_task
 from .checkpoint import load_checkpoint, load_optimizer_state, save_checkpoint
 from .config import ConfigError, ExperimentConfig, dump_config
@@ -55,6 +55,7 @@ def check_against_data(cfg: ExperimentConfig, task: Task, train_set: Dataset) ->
     grid = (-(-H // p), -(-W // p))
     try:
         cfg.windows.validate(grid)
+        task.check_windows(cfg.windows, grid)
     except ValueError as e:
         raise ConfigError(
             f"windows: {e} (training images are {H}x{W} px = {grid[0]}x{grid[1]} tokens of {p} px)"
@@ -94,7 +95,11 @@ def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
     ckpt = run_dir / "checkpoints" / "last"
     ckpt_extra = {"run": str(run_dir)}
 
-    model = build_model(cfg.model).to(device)
+    model = build_model(cfg.model)
+    if t.init is not None and not t.resume:
+        parts = init_from_croco(model, t.init)
+        print(f"{' and '.join(parts)} from {t.init}")
+    model = model.to(device)
     o = cfg.optim
     optimizer = build_optimizer(model, o.lr, o.weight_decay, o.layer_decay, tuple(o.betas))
     start = 0

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..tasks import Task
-from .full import full_resolution
+from .strategies import InferenceSpec, infer
 
 
 def predict_files(
@@ -18,16 +18,17 @@ def predict_files(
     output: str | Path,
     viz: str | Path | None = None,
     temperature: float | None = None,
+    inference: InferenceSpec | None = None,
 ) -> str:
-    """Read ``images`` (the task's inputs, e.g. one image or a frame pair), predict at full resolution in one
-    forward and write ``output`` (and the picture ``viz``). Bad paths and files raise ``InputError`` before
-    the model runs. Returns the task's one-line description of what was written."""
+    """Read ``images`` (the task's inputs, e.g. one image or a frame pair), predict (at full resolution in
+    one forward unless ``inference`` says otherwise) and write ``output`` (and the picture ``viz``). Bad paths
+    and files raise ``InputError`` before the model runs. Returns the task's description of what was written."""
     output, viz = Path(output), (Path(viz) if viz is not None else None)
     task.check_output(output)
     if viz is not None and viz.suffix.lower() != ".png":
         raise InputError(f"{viz}: --viz writes a .png picture")
     inputs = task.load_inputs([Path(p) for p in images])  # each (1, 3, H, W)
     device = next(model.parameters()).device
-    out = full_resolution(model, [x.to(device) for x in inputs], temperature)  # (1, K, H, W)
+    out = infer(model, task, [x.to(device) for x in inputs], inference, temperature)  # (1, K, H, W)
     prediction = task.predict(out.float())[0].cpu()
     return task.write_prediction(prediction, output, viz)

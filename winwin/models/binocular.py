@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import AttentionBase
-from ..windows import Windows
+from ..windows import Windows, grid_map
 from .config import ModelConfig
 from .decoder import CrossDecoder
 from .encoder import ViTEncoder
@@ -112,6 +112,6 @@ class BinocularModel(nn.Module):
         pad_h, pad_w = -H % p, -W % p
         if pad_h or pad_w:
             img1, img2 = (F.pad(x, (0, pad_w, 0, pad_h)) for x in (img1, img2))
-        full = Windows.full(self.grid_size(img1.shape[-2:]), img1.shape[0], img1.device)
-        out = self.head([full.split_maps(f)[0] for f in self.features(img1, img2)])  # (B, K, H+pad_h, W+pad_w)
+        grid = self.grid_size(img1.shape[-2:])
+        out = self.head([grid_map(f, grid) for f in self.features(img1, img2)])  # (B, K, H+pad_h, W+pad_w)
         return out[..., :H, :W]

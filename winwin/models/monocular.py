@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import AttentionBase
-from ..windows import Windows
+from ..windows import Windows, grid_map
 from .config import ModelConfig
 from .encoder import ViTEncoder
 from .temperature import attention_layers, set_temperature
@@ -69,9 +69,9 @@ class MonocularModel(nn.Module):
         pad_h, pad_w = -H % p, -W % p
         if pad_h or pad_w:
             img = F.pad(img, (0, pad_w, 0, pad_h))  # zeros = the mean colour after normalisation
-        full = Windows.full(self.grid_size(img.shape[-2:]), img.shape[0], img.device)
+        grid = self.grid_size(img.shape[-2:])
         _, _, feats = self.encoder(img, None, return_layers=self.head.layers)  # each (B, gh*gw, D)
-        out = self.head([full.split_maps(f)[0] for f in feats])  # (B, K, H+pad_h, W+pad_w)
+        out = self.head([grid_map(f, grid) for f in feats])  # (B, K, H+pad_h, W+pad_w)
         return out[..., :H, :W]
 
 

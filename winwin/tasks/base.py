@@ -146,6 +146,10 @@ class Task(ABC):
         returns a pair (it may use the target, e.g. flow-guided windows in the second frame)."""
         return spec.sample(grid_hw, target.shape[0], generator)
 
+    def check_windows(self, spec: WindowSpec, grid_hw: tuple[int, int]) -> None:  # noqa: B027 (optional hook)
+        """Raise ``InputError`` before any work when the task's own window settings (e.g. a second frame's)
+        cannot be met on the training grid; ``spec`` itself is checked by the engine."""
+
     def supervised_windows(self, windows: Any) -> Windows:
         """The windows whose pixels carry the loss (the first frame's for a binocular task)."""
         return windows
@@ -166,6 +170,17 @@ class Task(ABC):
     @abstractmethod
     def metric(self) -> Metric:
         """A fresh metric."""
+
+    # -- inference strategies ----------------------------------------------------------------------------
+    def tile_weights(self, output: torch.Tensor) -> torch.Tensor | None:
+        """Weights (B, 1, h, w) of a tile's raw output when overlapping tiles are blended; None: a plain
+        average of the raw outputs (logits, log depth ...)."""
+        return None
+
+    def rescale_output(self, output: torch.Tensor, scale_y: float, scale_x: float) -> torch.Tensor:
+        """A raw output computed on inputs resized by (scale_y, scale_x) and brought back to the original
+        size: values that are lengths in pixels (flow) are divided by the scale; others are unchanged."""
+        return output
 
     # -- files -------------------------------------------------------------------------------------------
     def load_inputs(self, paths: list[Path]) -> list[torch.Tensor]:

@@ -21,10 +21,12 @@ def _builtins() -> None:
     if "segmentation" in _TASKS:
         return
     from .depth import DepthTask
+    from .flow import FlowTask
     from .segmentation import SegmentationTask
 
     _TASKS.setdefault("segmentation", SegmentationTask)
     _TASKS.setdefault("depth", DepthTask)
+    _TASKS.setdefault("flow", FlowTask)
 
 
 def list_tasks() -> list[str]:

@@ -1,6 +1,7 @@
 """Window samplers: token grid -> ``Windows(boxes, index, pos)``. Torch only, no nn.Module."""
 
-from .core import Windows, crop_window_pixels, from_boxes
+from .core import Windows, crop_window_pixels, from_boxes, grid_map
+from .flow_guided import sample_flow_guided_windows
 from .sampler import check_fit, coverage, max_windows_that_fit, sample_windows
 from .spec import WindowSpec
 
@@ -11,6 +12,8 @@ __all__ = [
     "crop_window_pixels",
     "coverage",
     "from_boxes",
+    "grid_map",
     "max_windows_that_fit",
+    "sample_flow_guided_windows",
     "sample_windows",
 ]

@@ -69,6 +69,15 @@ class Windows:
         return from_boxes(boxes, grid_hw)
 
 
+def grid_map(x: torch.Tensor, grid_hw: tuple[int, int]) -> torch.Tensor:
+    """Tokens of a full grid in row-major order (B, gh*gw, C) -> feature map (B, C, gh, gw)."""
+    B, N, C = x.shape
+    gh, gw = grid_hw
+    if gh * gw != N:
+        raise ValueError(f"got {N} tokens for a {gh}x{gw} grid")
+    return x.transpose(1, 2).reshape(B, C, gh, gw)  # (B, C, gh, gw)
+
+
 def from_boxes(boxes: torch.Tensor, grid_hw: tuple[int, int], extra_index: torch.Tensor | None = None) -> Windows:
     """Build ``Windows`` from boxes (B, N, 4) whose sizes agree across rows, plus optional extra indices (B, E)."""
     B, N, _ = boxes.shape

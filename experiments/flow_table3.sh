@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Issue 8 measurement, the paper's Table 3 ordering at CPU scale on the embedded flow data: frame-2 windows
+# guided by the flow (2 | 4 windows, stochasticity 0.3, configs/flow_demo.yaml) vs the same windows in both
+# frames (configs/flow_demo_same.yaml) vs one window (a crop, configs/flow_demo_crop.yaml), same steps, one
+# run per seed (arguments; default 0 1), evaluated on full pairs in one forward. Two trainings at a time (one
+# thread each); runs whose eval.json exists are skipped, so the script can be restarted.
+# Results: runs/flow_demo*_s<seed>/eval.json; the table: python -m winwin.tools.compare_runs (docs/results.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WINWIN=${WINWIN:-.venv/bin/winwin}
+export WINWIN
+run() {  # config seed
+  local name; name="$(basename "$1" .yaml)_s$2"
+  if [ -f "runs/$name/eval.json" ]; then echo "skip $name"; return; fi
+  rm -rf "runs/$name"
+  OMP_NUM_THREADS=1 "$WINWIN" train "$1" "train.seed=$2" "name=$name" train.threads=1 --quiet > "runs/$name.log" 2>&1
+  echo "done $name"
+}
+export -f run
+mkdir -p runs
+SEEDS=("$@"); [ ${#SEEDS[@]} -gt 0 ] || SEEDS=(0 1)
+for seed in "${SEEDS[@]}"; do
+  for config in configs/flow_demo.yaml configs/flow_demo_same.yaml configs/flow_demo_crop.yaml; do
+    echo "$config $seed"
+  done
+done | xargs -P 2 -L 1 bash -c 'run "$0" "$1"'
