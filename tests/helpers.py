@@ -70,7 +70,7 @@ def assert_valid(windows: Windows, sizes: list[tuple[int, int]], batch_size: int
 
 
 # A tiny end-to-end experiment (train -> checkpoint -> eval) as key=value overrides, seconds on one core:
-# the settings every task shares, then segmentation (TINY) and monocular depth (TINY_DEPTH).
+# the settings every task shares, then segmentation (TINY), monocular depth (TINY_DEPTH) and flow (TINY_FLOW).
 _TINY_COMMON = [
     "model.arch=demo", "model.embed_dim=32", "model.num_heads=2", "model.depth=2",
     "windows.num_windows=2", "windows.window_size=[2, 2]",
@@ -80,6 +80,10 @@ _TINY_COMMON = [
 ]  # fmt: skip
 TINY = [*_TINY_COMMON, "model.head_width=8", "task.num_classes=8"]
 TINY_DEPTH = [*_TINY_COMMON, "task.name=depth", "model.dpt_features=8"]
+TINY_FLOW = [
+    *_TINY_COMMON, "task.name=flow", "model.dpt_features=8", "model.decoder_dim=32", "model.decoder_heads=2",
+    "model.decoder_depth=2", "task.frame2_sizes=[[1, 2], [1, 2], [2, 1]]",
+]  # fmt: skip
 
 
 def cli(*parts) -> int:

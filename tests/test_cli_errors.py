@@ -96,7 +96,7 @@ def test_bad_configs_exit_2(tmp_path, capsys):
     good = tmp_path / "good.yaml"
     good.write_text("task:\n  name: depth\ndata:\n  name: synthetic\n")
     assert main(["train", str(good), "task.name=flowers"]) == 2
-    assert "known tasks: depth, segmentation" in one_line_error(capsys, "unknown task 'flowers'")
+    assert "known tasks: depth, flow, segmentation" in one_line_error(capsys, "unknown task 'flowers'")
     assert main(["train", str(good), f"out_dir={tmp_path}"]) == 2
     assert "is a segmentation dataset but the task is 'depth'" in one_line_error(capsys, "synthetic")
     assert main(["train", str(good), "data.name=nyuv2", f"data.root={tmp_path / 'nyu'}", f"out_dir={tmp_path}"]) == 2

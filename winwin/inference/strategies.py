@@ -55,7 +55,7 @@ def tile_starts(length: int, tile: int, overlap: float) -> list[int]:
     if tile >= length:
         return [0]
     stride = max(1.0, tile * (1.0 - overlap))
-    n = math.ceil((length - tile) / stride) + 1
+    n = math.ceil((length - tile) / stride - 1e-6) + 1  # 1e-6: 384 * (1 - 0.9) is 38.39999...
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
 
 

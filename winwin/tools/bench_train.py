@@ -53,7 +53,7 @@ def _worker(spec: dict) -> dict:
     from ..engine.step import batch_loss, prepare
     from ..models import create_model
     from ..tasks import task_class
-    from ..windows import sample_windows
+    from ..windows import WindowSpec
 
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])
@@ -65,16 +65,19 @@ def _worker(spec: dict) -> dict:
     dataset = task.build_dataset(data, "train", train=True)
     task.bind(dataset)
     batch = prepare(task, next(iter(DataLoader(dataset, batch_size=B))), None, device)
-    model = create_model(spec["model"], head=spec["head"], out_channels=task.out_channels()).to(device)
+    settings = {**task.model_defaults, "head": spec["head"], "out_channels": task.out_channels()}
+    model = create_model(spec["model"], **settings).to(device)
     optimizer = build_optimizer(model, 1e-4, 0.05, 0.75, (0.9, 0.95))
     grid = model.grid_size((H, W))
     gen = torch.Generator().manual_seed(0)
     mixed = autocast("cuda", spec["precision"] == "bf16")
 
     def step() -> None:
+        window_spec = WindowSpec(num_windows=spec["num_windows"], window_size=list(spec["window_hw"]))
         windows = None
-        if spec["mode"] != "full":
-            windows = sample_windows(grid, spec["num_windows"], tuple(spec["window_hw"]), B, gen).to(device)
+        if spec["mode"] != "full":  # the task's windows (a pair for a two-frame task)
+            windows = task.sample_windows(window_spec, grid, batch.target, batch.valid, gen)
+            windows = tuple(w.to(device) for w in windows) if isinstance(windows, tuple) else windows.to(device)
         with mixed:
             loss = batch_loss(task, model, batch, windows)
         optimizer.zero_grad(set_to_none=True)

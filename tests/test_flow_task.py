@@ -1,0 +1,162 @@
+"""Optical flow end to end on tiny models: the task's pieces, then train -> eval (full, tiling, resize) ->
+calibrate (decoder attention included) -> predict a frame pair to .flo."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers import TINY_FLOW, assert_close, cli
+from winwin.data import read_flo
+from winwin.engine.checkpoint import load_checkpoint, load_task
+from winwin.engine.config import ConfigError, load_config
+from winwin.engine.train import train
+from winwin.inference import full_resolution
+from winwin.tasks.flow import FlowSettings, FlowTask
+from winwin.windows import Windows, WindowSpec
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    return train(load_config(None, TINY_FLOW + [f"out_dir={out}", "name=flow"]), progress=False)
+
+
+def test_config_defaults_come_from_the_task():
+    cfg = load_config(None, ["task.name=flow"])
+    assert cfg.model.binocular and cfg.model.head == "dpt" and cfg.model.out_channels == 3
+    assert cfg.data.name == "synthetic_flow" and cfg.task.frame2 == "guided" and cfg.task.stochasticity == 0.3
+    assert load_config(None, ["task.name=flow", "task.loss=epe"]).model.out_channels == 2
+    with pytest.raises(ConfigError, match="task.frame2 must be one of"):
+        load_config(None, ["task.name=flow", "task.frame2=mirror"])
+    with pytest.raises(ConfigError, match="does not apply to frame2=same"):
+        load_config(None, ["task.name=flow", "task.frame2=same", "task.frame2_sizes=[[2, 2]]"])
+    with pytest.raises(ConfigError, match="is a depth dataset"):
+        load_config(None, ["task.name=flow", "data.name=synthetic_depth"])
+
+
+def test_frame2_strategies():
+    gen = torch.Generator().manual_seed(0)
+    flow = torch.zeros(2, 2, 64, 96)
+    flow[:, 0] = 32.0  # every pixel moves 2 tokens to the right
+    valid = torch.ones(2, 64, 96, dtype=torch.bool)
+    spec = WindowSpec(num_windows=2, window_size=[1, 2])
+    guided = FlowTask(FlowSettings(stochasticity=0.0)).sample_windows(spec, (4, 6), flow, valid, gen)
+    w1, w2 = guided
+    assert w2.sizes == w1.sizes
+    shifted = w1.boxes.clone()
+    shifted[..., 1] += 2
+    # the end points of a window 2 tokens to the right of the grid's last 2 columns fall outside: only
+    # windows that can move fully are compared
+    inside = (w1.boxes[..., 1] + 2 + w1.boxes[..., 3] <= 6).all(-1)
+    assert torch.equal(occupied(w2)[inside], occupied_boxes(shifted, (4, 6))[inside])
+    same = FlowTask(FlowSettings(frame2="same")).sample_windows(spec, (4, 6), flow, valid, gen)
+    assert same[0] is same[1]
+    sizes = [[1, 1]] * 3
+    rand = FlowTask(FlowSettings(frame2="random", frame2_sizes=sizes)).sample_windows(spec, (4, 6), flow, valid, gen)
+    assert rand[1].sizes == [(1, 1)] * 3
+    assert FlowTask().sample_windows(WindowSpec(mode="full"), (4, 6), flow, valid, gen) is None
+
+
+def occupied_boxes(boxes: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    out = torch.zeros(boxes.shape[0], *grid, dtype=torch.bool)
+    for b, row in enumerate(boxes.tolist()):
+        for top, left, h, w in row:
+            out[b, top : top + h, left : left + w] = True
+    return out
+
+
+def occupied(w: Windows) -> torch.Tensor:
+    return occupied_boxes(w.boxes, w.grid_hw)
+
+
+def test_tile_weights_and_resize_scaling():
+    t = FlowTask()
+    out = torch.zeros(1, 3, 2, 2)
+    out[:, 2, 0, 0] = 20.0  # a very unsure pixel: c' -> 4, weight 1/4
+    weights = t.tile_weights(out)
+    assert weights.shape == (1, 1, 2, 2) and weights[0, 0, 0, 0] == pytest.approx(0.25)
+    assert weights[0, 0, 1, 1] == pytest.approx(1 / 2.125)  # c = 0: c' = 0.25 + 3.75 / 2
+    flow = torch.ones(1, 3, 2, 2)
+    back = t.rescale_output(flow, 0.5, 0.25)  # computed on an image 4x narrower, 2x shorter
+    assert back[0, 0, 0, 0] == 4 and back[0, 1, 0, 0] == 2 and back[0, 2, 0, 0] == 1
+    assert FlowTask(FlowSettings(loss="epe")).tile_weights(out[:, :2]) is None
+
+
+def test_run_folder_and_report(run):
+    metrics = json.loads((run / "eval.json").read_text())
+    assert {"epe", "1px", "3px", "5px", "fl_all", "s0-10", "s10-40", "s40+", "loss"} <= set(metrics)
+    assert metrics["epe"] > 0 and 0 <= metrics["5px"] <= metrics["3px"] <= metrics["1px"] <= 100
+    info = json.loads((run / "checkpoints" / "last.json").read_text())
+    assert info["task"]["settings"]["frame2"] == "guided" and info["model"]["binocular"]
+    report = (run / "report.md").read_text()
+    assert "| epe | 1px | 3px | 5px | fl_all | s0-10 | s10-40 | s40+ |" in report
+    assert (run / "report.png").stat().st_size > 0
+
+
+def test_eval_with_each_inference_strategy(run, tmp_path):
+    results = {}
+    for name, extra in [("full", ""), ("tiling", "--inference tiling --tile 32x48 --overlap 0.5"),
+                        ("resize", "--inference resize --tile 32x48")]:  # fmt: skip
+        out = tmp_path / f"{name}.json"
+        assert cli("eval", run, "--device cpu --quiet -o", out, extra) == 0
+        results[name] = json.loads(out.read_text())
+    assert results["full"]["epe"] == pytest.approx(json.loads((run / "eval.json").read_text())["epe"], rel=1e-5)
+    assert results["tiling"]["inference"] == "tiles of 32x48, overlap 0.5"
+    assert len({round(r["epe"], 6) for r in results.values()}) == 3  # three different predictions
+    assert cli("eval", run, "--inference tiling --quiet") == 2  # no tile size: refused before any work
+
+
+def test_predict_a_frame_pair_to_flo_and_a_picture(run, tmp_path):
+    rng = np.random.default_rng(1)
+    frames = []
+    for i in range(2):
+        frames.append(tmp_path / f"f{i}.png")
+        Image.fromarray(rng.integers(0, 255, (50, 70, 3), dtype=np.uint8)).save(frames[-1])
+    flo, viz = tmp_path / "f.flo", tmp_path / "f.png"
+    assert cli("predict", run, frames[0], frames[1], "-o", flo, "--viz", viz, "--device cpu") == 0
+    model, info = load_checkpoint(run / "checkpoints" / "last")
+    from winwin.data.transforms import load_image
+
+    inputs = [load_image(f)[None] for f in frames]
+    expected = load_task(info).predict(full_resolution(model, inputs))[0].permute(1, 2, 0).numpy()  # (H, W, 2)
+    flow = read_flo(flo)
+    assert flow.shape == (50, 70, 2) and np.allclose(flow, expected, atol=1e-5)
+    assert np.asarray(Image.open(viz).convert("RGB")).shape == (50, 70, 3)
+    assert cli("predict", run, frames[0], "-o", flo) == 2  # one frame for a two-frame task
+    assert cli("predict", run, frames[0], frames[1], "-o", tmp_path / "f.png") == 2  # not a flow format
+
+
+def test_calibrate_covers_the_decoder_attention(run, tmp_path):
+    model, _ = load_checkpoint(run / "checkpoints" / "last")
+    layers = model.attention_layers()
+    assert len(layers) == 2 + 2 * 2  # encoder self-attention, decoder self- and cross-attention
+    assert cli("calibrate", run, "--learn --steps 2 --images 2 --quiet --device cpu --out", tmp_path / "c") == 0
+    info = json.loads((run / "checkpoints" / "last.json").read_text())
+    rows = info["model"]["head_temperatures"]
+    assert len(rows) == len(layers) and all(len(r) == 2 for r in rows)
+    assert any(abs(v - 1.0) > 1e-6 for v in rows[-1])  # the last cross-attention's heads were learned too
+
+
+def test_tiling_blends_by_confidence():
+    """With a model whose output is constant per tile, overlapping tiles blend by 1 / c'."""
+    from winwin.inference import tiled
+
+    class Const(torch.nn.Module):
+        def forward(self, a, b):  # a: (B, 3, h, w); each tile predicts its mean colour as flow and conf
+            m = a.mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
+            return m.expand(-1, 3, *a.shape[-2:]).clone()
+
+    img = torch.zeros(1, 3, 8, 12)
+    img[..., 6:] = 1.0  # right tile brighter
+    out = tiled(Const(), FlowTask(), [img, img], (8, 8), 0.5)  # tiles at x = 0 and 4, overlap on 4..8
+    left, right = img[..., :8].mean(), img[..., 4:].mean()
+    wl, wr = (FlowTask().tile_weights(torch.full((1, 3, 1, 1), float(v)))[0, 0, 0, 0] for v in (left, right))
+    assert wl != wr
+    assert_close(out[0, 0, 0, 0], left)
+    assert_close(out[0, 0, 0, 11], right)
+    assert_close(out[0, 0, 0, 5], (left * wl + right * wr) / (wl + wr), atol=1e-6)
