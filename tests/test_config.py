@@ -53,3 +53,14 @@ def test_missing_file():
 def test_overrides_are_parsed_as_yaml_not_evaluated():
     out = parse_overrides(["a.b=1", "c=[1, 2]", "d=__import__('os')", "e=true"])
     assert out == {"a": {"b": 1}, "c": [1, 2], "d": "__import__('os')", "e": True}
+
+
+def test_float_settings_accept_yaml_exponents_without_a_dot():
+    """YAML 1.1 reads ``1e-4`` as a string; a float setting takes it as the number it says."""
+    from winwin.engine.config import ConfigError, load_config
+
+    assert load_config(None, ["optim.lr=1e-4", "optim.min_lr=0"]).optim.lr == 1e-4
+    import pytest
+
+    with pytest.raises(ConfigError, match="optim.lr: expected float, got 'fast'"):
+        load_config(None, ["optim.lr=fast"])

@@ -160,3 +160,51 @@ def test_tiling_blends_by_confidence():
     assert_close(out[0, 0, 0, 0], left)
     assert_close(out[0, 0, 0, 11], right)
     assert_close(out[0, 0, 0, 5], (left * wl + right * wr) / (wl + wr), atol=1e-6)
+
+
+def test_random_single_tokens_with_a_linear_head():
+    """Appendix C's variant: random single tokens in frame 1 (and flow-guided single tokens in frame 2),
+    trained with a linear head since there is no feature map for a convolution."""
+    from winwin.engine.step import Batch, batch_loss
+    from winwin.models import create_model
+
+    torch.manual_seed(0)
+    task = FlowTask(FlowSettings(frame2_sizes=[[1, 1]] * 5))
+    model = create_model(
+        "demo", embed_dim=32, num_heads=2, depth=2, binocular=True, decoder_dim=32, decoder_heads=2,
+        decoder_depth=1, head="linear", out_channels=3,
+    )  # fmt: skip
+    flow = torch.randn(2, 2, 64, 96) * 8
+    valid = torch.ones(2, 64, 96, dtype=torch.bool)
+    spec = WindowSpec(mode="random_tokens", token_budget=6)
+    windows = task.sample_windows(spec, (4, 6), flow, valid, torch.Generator().manual_seed(0))
+    assert windows[0].sizes == [(1, 1)] * 6 and windows[1].sizes == [(1, 1)] * 5
+    batch = Batch([torch.randn(2, 3, 64, 96), torch.randn(2, 3, 64, 96)], flow, valid)
+    loss = batch_loss(task, model, batch, windows)
+    loss.backward()
+    assert torch.isfinite(loss) and model.head.proj.weight.grad is not None
+
+
+@pytest.mark.parametrize("task_name", ["flow", "depth"])
+def test_training_starts_from_a_croco_checkpoint(tmp_path, task_name, capsys):
+    """``train.init`` loads a CroCo file: encoder and decoder for flow, the encoder for a monocular task."""
+    from pathlib import Path
+
+    from winwin.models.croco import croco_to_winwin, read_croco
+
+    croco = Path(__file__).parent / "fixtures" / "croco" / "croco_tiny.pth"
+    sizes = ["model.embed_dim=64", "model.depth=2", "model.num_heads=4", "model.decoder_dim=32",
+             "model.decoder_depth=2", "model.decoder_heads=2", f"train.init={croco}", "train.steps=1",
+             "optim.lr=1e-12", "optim.min_lr=0"]  # fmt: skip
+    base = TINY_FLOW if task_name == "flow" else [o for o in TINY_FLOW if not o.startswith("task.")]
+    base = base + ([] if task_name == "flow" else ["task.name=depth"])
+    run_dir = train(load_config(None, base + sizes + [f"out_dir={tmp_path}", "name=init"]), progress=False)
+    assert ("encoder and decoder" if task_name == "flow" else "encoder from") in capsys.readouterr().out
+    model, _ = load_checkpoint(run_dir / "checkpoints" / "last")
+    expected = croco_to_winwin(read_croco(croco)[0])
+    ours = model.state_dict()
+    for key in ["encoder.blocks.1.attn.qkv.weight", "decoder.blocks.0.cross_attn.kv.weight"]:
+        if key.startswith("decoder") and task_name != "flow":
+            assert key not in ours
+            continue
+        assert_close(ours[key], expected[key], atol=1e-6)  # a step at lr 1e-12 leaves the weights as loaded

@@ -4,6 +4,7 @@ validated before any work starts, and written into the run folder (``config.yaml
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -67,6 +68,9 @@ class ConfigError(InputError):
 MOVED = {"model": {old: hint for old, (_, hint) in RENAMED.items()}}  # settings of earlier versions
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _check_type(value, hint, where: str):
     """Return ``value`` converted to ``hint`` when it is a safe widening (int -> float), else raise."""
     origin = typing.get_origin(hint)
@@ -89,6 +93,8 @@ def _check_type(value, hint, where: str):
         return [_check_type(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else list(value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
     if hint in (int, float, str, bool):
         if isinstance(value, bool) and hint is not bool:
             raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
