@@ -164,8 +164,19 @@ class FlowTask(Task):
         return f"EPE {metrics['epe']:.3f}  >1px {metrics['1px']:.2f}%  >3px {metrics['3px']:.2f}%"
 
     def report_lines(self, metrics: dict) -> list[str]:
-        how = "per image, then averaged" if self.settings.per_image else "over all valid pixels of the set"
+        s = self.settings
+        how = "per image, then averaged" if s.per_image else "over all valid pixels of the set"
+        sizes = (
+            "frame 1's window sizes" if s.frame2_sizes is None else " + ".join(f"{h}x{w}" for h, w in s.frame2_sizes)
+        )
+        frame2 = {
+            "guided": f"guided by the flow ({sizes}, stochasticity {s.stochasticity:g})",
+            "same": "the same windows as frame 1",
+            "random": f"independent random windows ({sizes})",
+        }[s.frame2]
         return [
+            f"Training windows of frame 2: {frame2}; loss {s.loss}.",
+            "",
             "| " + " | ".join(COLUMNS) + " |",
             "|" + "---|" * len(COLUMNS),
             "| " + " | ".join(f"{metrics[k]:.3f}" for k in COLUMNS) + " |",
