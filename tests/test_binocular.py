@@ -138,3 +138,17 @@ def test_binocular_heads_and_backward() -> None:
         assert len(model.attention_layers()) == 4 + 2 * 2  # encoder self-attention, decoder self + cross
     with pytest.raises(ValueError, match="decoder_depth >= 1"):
         create_model("demo", binocular=True, decoder_depth=0)
+
+
+def test_rope_plus_cosine_adds_absolute_positions_to_rope():
+    """``pos_embed: rope+cosine`` keeps RoPE in every attention and adds the absolute embedding to the tokens,
+    so that the values carry positions too (a from-scratch flow model can then read a displacement)."""
+    torch.manual_seed(0)
+    rope = create_model("demo", binocular=True, head="linear", out_channels=3, decoder_depth=1).eval()
+    both = create_model("demo", binocular=True, head="linear", out_channels=3, decoder_depth=1, pos_embed="rope+cosine")
+    both.load_state_dict(rope.state_dict())
+    both.eval()
+    assert both.encoder.blocks[0].attn.rope is not None and both.decoder.blocks[0].cross_attn.rope is not None
+    img = torch.randn(1, 3, 32, 48)
+    with torch.no_grad():
+        assert (rope(img, img) - both(img, img)).abs().max() > 1e-4

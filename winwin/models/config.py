@@ -24,7 +24,7 @@ class ModelConfig:
     mlp_ratio: float = 4.0
     qkv_bias: bool = True
     drop_path: float = 0.0  # stochastic depth at the last block
-    pos_embed: str = "rope"  # rope | cosine | none
+    pos_embed: str = "rope"  # rope | cosine | rope+cosine (both) | none
     rope_base: float = 100.0  # CroCo's RoPE100
     # binocular (two frames, CroCo-Flow): a Siamese encoder, then a decoder with cross-attention to frame 2
     binocular: bool = False
@@ -55,7 +55,7 @@ class ModelConfig:
         if self.embed_dim % self.num_heads:
             raise ValueError(f"model.embed_dim {self.embed_dim} must be divisible by model.num_heads {self.num_heads}")
         head_dim = self.embed_dim // self.num_heads
-        if self.pos_embed == "rope" and head_dim % 4:
+        if "rope" in self.pos_embed and head_dim % 4:
             raise ValueError(f"RoPE2D needs a head dimension divisible by 4, got {head_dim}")
         if self.patch_size < 1 or self.depth < 1 or self.out_channels < 1:
             raise ValueError("model.patch_size, model.depth and model.out_channels must be positive")
@@ -71,7 +71,7 @@ class ModelConfig:
                     f"heads {self.decoder_heads}"
                 )
             dec_head_dim = self.decoder_dim // self.decoder_heads
-            if self.pos_embed == "rope" and dec_head_dim % 4:
+            if "rope" in self.pos_embed and dec_head_dim % 4:
                 raise ValueError(f"RoPE2D needs a decoder head dimension divisible by 4, got {dec_head_dim}")
         n = self.decoder_depth + 1 if self.binocular else self.depth  # layers the DPT head can read
         if self.dpt_layers is not None and (len(self.dpt_layers) != 4 or not all(-n <= i < n for i in self.dpt_layers)):

@@ -10,7 +10,7 @@ from torch import nn
 from ..layers import Attention, Block, PatchEmbed, RoPE2D, cosine_pos_embed
 from ..windows import Windows
 
-POS_EMBEDS = ("rope", "cosine", "none")
+POS_EMBEDS = ("rope", "cosine", "rope+cosine", "none")
 
 
 class ViTEncoder(nn.Module):
@@ -40,7 +40,7 @@ class ViTEncoder(nn.Module):
         self.embed_dim = embed_dim
         self.pos_embed = pos_embed
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
-        rope = RoPE2D(rope_base) if pos_embed == "rope" else None  # parameter-free, shared by all blocks
+        rope = RoPE2D(rope_base) if "rope" in pos_embed else None  # parameter-free, shared by all blocks
         rates = torch.linspace(0, drop_path, depth).tolist()  # stochastic depth grows with depth
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_path=rate, rope=rope) for rate in rates
@@ -74,7 +74,7 @@ class ViTEncoder(nn.Module):
                 f"image grid is {self.patch_embed.grid_size(img.shape[-2:])}"
             )
         x, pos = self.patch_embed(img, None if windows is None else windows.index)  # (B, T, D), (B, T, 2)
-        if self.pos_embed == "cosine":
+        if "cosine" in self.pos_embed:
             x = x + cosine_pos_embed(pos, self.embed_dim).to(x.dtype)
         wanted = {i % self.depth for i in return_layers}
         outputs: dict[int, torch.Tensor] = {}

@@ -83,7 +83,7 @@ def build_decoder(cfg: ModelConfig) -> CrossDecoder:
         cfg.mlp_ratio,
         cfg.qkv_bias,
         cfg.drop_path,
-        rope_base=cfg.rope_base if cfg.pos_embed == "rope" else None,
+        rope_base=cfg.rope_base if "rope" in cfg.pos_embed else None,
         norm_memory=cfg.norm_memory,
     )
 
