@@ -11,7 +11,8 @@ WINWIN=${WINWIN:-.venv/bin/winwin}
 STEPS=${STEPS:-8000}
 probe() {  # name pos_embed
   if [ -f "runs/$1/eval.json" ]; then echo "skip $1"; return; fi
-  local resume=false; [ -f "runs/$1/checkpoints/last.json" ] && resume=true
+  local resume=false
+  if [ -f "runs/$1/checkpoints/last.json" ]; then resume=true; else rm -rf "runs/$1"; fi
   OMP_NUM_THREADS=1 "$WINWIN" train configs/flow_demo.yaml "name=$1" "model.pos_embed=$2" optim.lr=1e-3 \
     "windows.window_size=[6,6]" "task.frame2_sizes=[[4,4],[4,4],[4,4],[4,4]]" "train.steps=$STEPS" \
     train.eval_every=1000 train.ckpt_every=500 train.threads=1 "train.resume=$resume" --quiet >> "runs/$1.log" 2>&1

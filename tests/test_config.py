@@ -64,3 +64,12 @@ def test_float_settings_accept_yaml_exponents_without_a_dot():
 
     with pytest.raises(ConfigError, match="optim.lr: expected float, got 'fast'"):
         load_config(None, ["optim.lr=fast"])
+
+
+def test_an_override_that_is_not_yaml_is_a_config_error():
+    import pytest
+
+    from winwin.engine.config import ConfigError, parse_overrides
+
+    with pytest.raises(ConfigError, match=r"'data.image_size=\[64,' .* is not a YAML value"):
+        parse_overrides(["data.image_size=[64,"])

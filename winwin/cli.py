@@ -16,6 +16,14 @@ def _train(args) -> None:
     train(cfg, progress=not args.quiet)
 
 
+def _pretrain(args) -> None:
+    from .engine.config import load_config
+    from .engine.pretrain import pretrain
+
+    cfg = load_config(args.config, args.overrides)
+    pretrain(cfg, args.mask_ratio, progress=not args.quiet)
+
+
 def _eval(args) -> None:
     from .engine.checkpoint import load_checkpoint, load_task
     from .engine.evaluate import evaluate
@@ -132,6 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser(
+        "pretrain", help="cross-view completion pretraining of a two-frame model (CroCo's pretext task) -> croco.pth"
+    )
+    p.add_argument("config", help="experiment YAML of a two-frame task, e.g. configs/flow_pretrain.yaml")
+    p.add_argument("overrides", nargs="*", help="dotted key=value overrides")
+    p.add_argument("--mask-ratio", type=float, default=0.9, help="share of frame 1's tokens hidden (CroCo: 0.9)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_pretrain)
 
     p = sub.add_parser("eval", help="evaluate a run or checkpoint (default: full resolution, one forward per image)")
     p.add_argument("run", help="run folder or checkpoint (.safetensors / .json)")

@@ -134,7 +134,10 @@ def parse_overrides(items: list[str]) -> dict:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.steps=100)")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise ConfigError(f"override {item!r}: {raw!r} is not a YAML value (quote lists: 'k=[1, 2]')") from None
         node = out
         parts = key.strip().split(".")
         for part in parts[:-1]:

@@ -115,6 +115,56 @@ def croco_to_winwin(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def winwin_to_croco(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The inverse of ``croco_to_winwin`` for a binocular model's encoder and decoder (and a cross-view
+    completion model's ``mask_token`` / ``prediction_head``): winwin names -> CroCo's."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        new = re.sub(r"^model\.", "", key)  # a CrossViewCompletion wraps the binocular model
+        if new.startswith("head."):
+            continue  # the dense head is not part of a CroCo file
+        if ".cross_attn.kv." in new:
+            k, v = value.chunk(2)
+            out[_croco_name(new.replace(".kv.", ".projk."))] = k
+            out[_croco_name(new.replace(".kv.", ".projv."))] = v
+            continue
+        out[_croco_name(new.replace(".cross_attn.q.", ".cross_attn.projq."))] = value
+    return out
+
+
+def _croco_name(key: str) -> str:
+    for ours, theirs in [("encoder.patch_embed.", "patch_embed."), ("encoder.blocks.", "enc_blocks."),
+                         ("encoder.norm.", "enc_norm."), ("decoder.embed.", "decoder_embed."),
+                         ("decoder.blocks.", "dec_blocks."), ("decoder.norm.", "dec_norm.")]:  # fmt: skip
+        if key.startswith(ours):
+            return theirs + key[len(ours) :]
+    return key
+
+
+def save_croco(path: str | Path, module: nn.Module, config: ModelConfig) -> None:
+    """Write a binocular model (or a ``CrossViewCompletion`` around one) as a CroCo v2 file
+    ``{'model': state_dict, 'croco_kwargs': ...}``, atomically; ``load_croco`` / ``train.init`` read it."""
+    from ..files import atomic_write
+
+    if config.pos_embed != "rope" or not config.binocular:
+        raise InputError(
+            f"a CroCo file holds a binocular RoPE model, not pos_embed={config.pos_embed!r}, "
+            f"binocular={config.binocular}"
+        )
+    state = {k: v.detach().cpu().contiguous() for k, v in winwin_to_croco(module.state_dict()).items()}
+    kwargs = {
+        "patch_size": config.patch_size,
+        "enc_embed_dim": config.embed_dim,
+        "enc_depth": config.depth,
+        "enc_num_heads": config.num_heads,
+        "dec_embed_dim": config.decoder_dim,
+        "dec_depth": config.decoder_depth,
+        "dec_num_heads": config.decoder_heads,
+        "pos_embed": f"RoPE{config.rope_base:g}",
+    }
+    atomic_write(path, lambda tmp: torch.save({"model": state, "croco_kwargs": kwargs}, tmp))
+
+
 def init_from_croco(model: nn.Module, path: str | Path, parts: tuple[str, ...] | None = None) -> list[str]:
     """Load a CroCo file's encoder (and decoder, for a binocular model) into ``model``, strictly: every key
     of those parts must match in name and shape. Returns the parts loaded. Heads stay as they are."""

@@ -66,7 +66,18 @@ class CrossDecoder(nn.Module):
         Returns the first frame's tokens after the final norm (B, N1, C) and the outputs (B, N1, C) of the
         blocks in ``return_layers`` (block indices; the last block's output is taken after the final norm).
         """
-        x, mem = self.embed(enc1), self.embed(enc2)  # (B, N1, C), (B, N2, C)
+        return self.run(self.embed(enc1), pos1, self.embed(enc2), pos2, return_layers)  # (B, N1, C) ...
+
+    def run(
+        self,
+        x: torch.Tensor,
+        pos1: torch.Tensor,
+        mem: torch.Tensor,
+        pos2: torch.Tensor,
+        return_layers: Sequence[int] = (),
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The blocks and the final norm on tokens already at the decoder width: x (B, N1, C), mem (B, N2, C)
+        (``forward`` after ``embed``; cross-view completion puts mask tokens among x first)."""
         wanted = {i % self.depth for i in return_layers}
         outputs: dict[int, torch.Tensor] = {}
         for i, block in enumerate(self.blocks):
