@@ -71,5 +71,5 @@ def test_an_override_that_is_not_yaml_is_a_config_error():
 
     from winwin.engine.config import ConfigError, parse_overrides
 
-    with pytest.raises(ConfigError, match=r"'data.image_size=\[64,' .* is not a YAML value"):
+    with pytest.raises(ConfigError, match=r"'data.image_size=\[64,'.* is not a YAML value"):
         parse_overrides(["data.image_size=[64,"])
