@@ -4,16 +4,22 @@
 # frames (configs/flow_demo_same.yaml) vs one window (a crop, configs/flow_demo_crop.yaml), same steps, one
 # run per seed (arguments; default 0 1), evaluated on full pairs in one forward. Two trainings at a time (one
 # thread each); runs whose eval.json exists are skipped, so the script can be restarted.
-# Results: runs/flow_demo*_s<seed>/eval.json; the table: python -m winwin.tools.compare_runs (docs/results.md).
+# INIT=croco.pth starts every run from a CroCo-format file (e.g. from `winwin pretrain configs/flow_pretrain.yaml`,
+# as the paper starts from CroCo's weights); the run names then end in _init. STEPS overrides train.steps.
+# Results: runs/flow_demo*_s<seed>[_init]/eval.json; the table: python -m winwin.tools.compare_runs (docs/results.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WINWIN=${WINWIN:-.venv/bin/winwin}
-export WINWIN
+INIT=${INIT:-}
+STEPS=${STEPS:-2000}
+export WINWIN INIT STEPS
 run() {  # config seed
-  local name; name="$(basename "$1" .yaml)_s$2"
+  local name; name="$(basename "$1" .yaml)_s$2${INIT:+_init}"
+  local extra=("train.steps=$STEPS")
+  if [ -n "$INIT" ]; then extra+=("train.init=$INIT"); fi
   if [ -f "runs/$name/eval.json" ]; then echo "skip $name"; return; fi
   rm -rf "runs/$name"
-  OMP_NUM_THREADS=1 "$WINWIN" train "$1" "train.seed=$2" "name=$name" train.threads=1 --quiet > "runs/$name.log" 2>&1
+  OMP_NUM_THREADS=1 "$WINWIN" train "$1" "train.seed=$2" "name=$name" "${extra[@]}" train.threads=1 --quiet > "runs/$name.log" 2>&1
   echo "done $name"
 }
 export -f run
