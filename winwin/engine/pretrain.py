@@ -1,7 +1,7 @@
 """``winwin pretrain``: cross-view completion pretraining of a binocular model on frame pairs (CroCo's pretext
 task), written as a CroCo-format file that ``train.init`` starts a fine-tuning from.
 
-The paper fine-tunes its flow model from CroCo's weights; on the embedded pairs, with no CroCo file at hand,
+The paper fine-tunes its two-frame model from CroCo's weights; on the embedded pairs, with no CroCo file at hand,
 this gives a small model the same start. Frame 1 keeps ``1 - mask_ratio`` of its tokens at random (single
 tokens, as CroCo), frame 2 all of them; the loss is the MSE of the masked patches (normalised per patch).
 """
