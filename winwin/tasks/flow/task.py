@@ -26,6 +26,7 @@ from .writer import write_flow, write_flow_picture
 
 FRAME2 = ("guided", "same", "random")
 LOSSES = ("laplacian", "epe")
+FRAME2_TITLES = {"guided": "flow-guided windows", "same": "windows (frame 1's)", "random": "random windows"}
 COLUMNS = ("epe", "1px", "3px", "5px", "fl_all", "s0-10", "s10-40", "s40+")
 
 
@@ -193,7 +194,7 @@ class FlowTask(Task):
         truth_rgb = np.where(valid[..., None], flow_to_color(truth, top), 0).astype(np.uint8)
         return [
             Panel("frame 1 + its training windows", frames[0], windows=0),
-            Panel("frame 2 + flow-guided windows", frames[1], windows=1),
+            Panel(f"frame 2 + its {FRAME2_TITLES[self.settings.frame2]}", frames[1], windows=1),
             Panel("predicted flow (full pair, one pass)", flow_to_color(prediction.permute(1, 2, 0).numpy(), top)),
             Panel("ground-truth flow (black: invalid)", truth_rgb),
         ]
