@@ -13,17 +13,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers import AttentionBase
 from ..windows import Windows, grid_map
 from .config import ModelConfig
 from .decoder import CrossDecoder
+from .dense import DenseModelBase
 from .encoder import ViTEncoder
-from .temperature import attention_layers, set_temperature
 
 WindowPair = tuple[Windows, Windows]
 
 
-class BinocularModel(nn.Module):
+class BinocularModel(DenseModelBase):
     """Dense predictor of a frame pair: (B, C, H, W) x 2 -> per-pixel outputs of frame 1 (B, K, H, W).
 
     ``model(img1, img2)`` is the full pair in one pass; ``model(img1, img2, windows=(w1, w2))`` keeps the
@@ -34,31 +33,11 @@ class BinocularModel(nn.Module):
     num_inputs = 2
 
     def __init__(self, config: ModelConfig, encoder: ViTEncoder, decoder: CrossDecoder, head: nn.Module) -> None:
-        super().__init__()
-        self.config = config
-        self.encoder = encoder
+        super().__init__(config, encoder, head)
         self.decoder = decoder
-        self.head = head
 
-    @property
-    def patch_size(self) -> int:
-        return self.encoder.patch_size
-
-    def attention_layers(self) -> list[AttentionBase]:
-        """Every attention module: encoder self-attention, decoder self- and cross-attention."""
-        return attention_layers(self)
-
-    def set_temperature(self, value: float) -> None:
-        set_temperature(self, value)
-
-    def grid_size(self, hw: tuple[int, int]) -> tuple[int, int]:
-        return self.encoder.patch_embed.grid_size(hw)
-
-    def layer_groups(self) -> list[list[nn.Module]]:
-        """Modules by depth for layer-wise lr decay: the encoder's, then the decoder's, the head on top."""
-        groups = self.encoder.layer_groups() + self.decoder.layer_groups()
-        groups[-1].append(self.head)
-        return groups
+    def _trunk_groups(self) -> list[list[nn.Module]]:
+        return self.encoder.layer_groups() + self.decoder.layer_groups()
 
     def _encode(
         self, img1: torch.Tensor, img2: torch.Tensor, windows: WindowPair | None

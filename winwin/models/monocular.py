@@ -8,50 +8,17 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from ..layers import AttentionBase
 from ..windows import Windows, grid_map
-from .config import ModelConfig
-from .encoder import ViTEncoder
-from .temperature import attention_layers, set_temperature
+from .dense import DenseModelBase
 
 
-class MonocularModel(nn.Module):
+class MonocularModel(DenseModelBase):
     """Dense predictor of one image: (B, C, H, W) -> per-pixel outputs (B, out_channels, H, W).
 
     ``forward`` is the only entry (DDP and ``torch.compile`` wrap it): ``model(img)`` is the full image,
     ``model(img, windows)`` one output map per window.
     """
-
-    num_inputs = 1
-
-    def __init__(self, config: ModelConfig, encoder: ViTEncoder, head: nn.Module) -> None:
-        super().__init__()
-        self.config = config
-        self.encoder = encoder
-        self.head = head
-
-    @property
-    def patch_size(self) -> int:
-        return self.encoder.patch_size
-
-    def attention_layers(self) -> list[AttentionBase]:
-        """Every attention module of the model (the temperature applies to all of them)."""
-        return attention_layers(self)
-
-    def set_temperature(self, value: float) -> None:
-        """One attention temperature everywhere (drops learned per-head values)."""
-        set_temperature(self, value)
-
-    def layer_groups(self) -> list[list[nn.Module]]:
-        """Modules by depth for layer-wise lr decay: the encoder's, the head with the final norm on top."""
-        groups = self.encoder.layer_groups()
-        groups[-1].append(self.head)
-        return groups
-
-    def grid_size(self, hw: tuple[int, int]) -> tuple[int, int]:
-        return self.encoder.patch_embed.grid_size(hw)
 
     def forward(self, img: torch.Tensor, windows: Windows | None = None) -> torch.Tensor | list[torch.Tensor]:
         """img: (B, C, H, W).
