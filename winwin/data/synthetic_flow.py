@@ -55,6 +55,7 @@ class SyntheticFlow(GeneratedDataset):
         super().__init__(split, length, image_hw, seed, cache, flip)
         spec.validate()
         self.spec = spec
+        self.painter: PhotoPainter | None = None  # None: procedural textures
 
     def scene(self, index: int) -> FlowScene:
         """The layout of sample ``index`` (layers, shapes, poses in both frames) without drawing any pixel."""
@@ -64,7 +65,8 @@ class SyntheticFlow(GeneratedDataset):
         self, layout_rng: np.random.Generator, paint_rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """rgb1, rgb2 uint8 (H, W, 3), flow float32 (H, W, 2) and valid bool (H, W)."""
-        return render_flow_scene(paint_rng, sample_flow_scene(layout_rng, self.image_hw, self.spec), self.spec)
+        scene = sample_flow_scene(layout_rng, self.image_hw, self.spec)
+        return render_flow_scene(paint_rng, scene, self.spec, paint=self.painter)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
         rgb1, rgb2, flow, valid = self.raw(index)
@@ -130,22 +132,7 @@ class SyntheticFlowPhotos(SyntheticFlow):
         "photographs (AutoFlow-like): real image statistics, synthetic motion, no lighting change or blur."
     )
 
-    def __init__(
-        self,
-        split: str = "train",
-        *,
-        length: int = 1000,
-        image_hw: tuple[int, int] = (192, 384),
-        seed: int = 0,
-        cache: bool = False,
-        flip: bool = False,
-        spec: FlowSceneSpec = FlowSceneSpec(),
-    ) -> None:
-        super().__init__(split, length=length, image_hw=image_hw, seed=seed, cache=cache, flip=flip, spec=spec)
+    def __init__(self, split: str = "train", **options) -> None:
+        """Options as ``SyntheticFlow``'s (length, image_hw, seed, cache, flip, spec)."""
+        super().__init__(split, **options)
         self.painter = PhotoPainter(middlebury_photos())
-
-    def _render(
-        self, layout_rng: np.random.Generator, paint_rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        scene = sample_flow_scene(layout_rng, self.image_hw, self.spec)
-        return render_flow_scene(paint_rng, scene, self.spec, paint=self.painter)
