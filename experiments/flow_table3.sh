@@ -5,16 +5,18 @@
 # run per seed (arguments; default 0 1), evaluated on full pairs in one forward. Two trainings at a time (one
 # thread each); runs whose eval.json exists are skipped, so the script can be restarted.
 # INIT=croco.pth starts every run from a CroCo-format file (e.g. from `winwin pretrain configs/flow_pretrain.yaml`,
-# as the paper starts from CroCo's weights); the run names then end in _init. STEPS overrides train.steps.
+# as the paper starts from CroCo's weights); the run names then end in _init. STEPS overrides train.steps;
+# TAG is appended to the run names (another series of the same configs).
 # Results: runs/flow_demo*_s<seed>[_init]/eval.json; the table: python -m winwin.tools.compare_runs (docs/results.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WINWIN=${WINWIN:-.venv/bin/winwin}
 INIT=${INIT:-}
 STEPS=${STEPS:-2000}
-export WINWIN INIT STEPS
+TAG=${TAG:-}
+export WINWIN INIT STEPS TAG
 run() {  # config seed
-  local name; name="$(basename "$1" .yaml)_s$2${INIT:+_init}"
+  local name; name="$(basename "$1" .yaml)_s$2${INIT:+_init}${TAG:-}"
   local extra=("train.steps=$STEPS")
   if [ -n "$INIT" ]; then extra+=("train.init=$INIT"); fi
   if [ -f "runs/$name/eval.json" ]; then echo "skip $name"; return; fi

@@ -11,8 +11,10 @@ does well only with guided windows.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import torch
+import yaml
 from torch.utils.data import DataLoader
 
 from winwin.data.synthetic_flow import SyntheticFlow
@@ -28,7 +30,9 @@ def window_epe(run: str, frame2: str, sizes, pairs: int = 48) -> tuple[float, fl
     """Mean EPE of the model and of zero flow over the valid frame-1 window pixels of ``pairs`` val pairs."""
     model, _ = load_checkpoint(f"{run}/checkpoints/last")
     model.eval()
-    task = FlowTask(FlowSettings(frame2=frame2, frame2_sizes=sizes))
+    config = yaml.safe_load(Path(run, "config.yaml").read_text())
+    scale = config["task"].get("flow_scale", 1.0)  # runs from before the setting: 1
+    task = FlowTask(FlowSettings(frame2=frame2, frame2_sizes=sizes, flow_scale=scale))
     spec, gen = WindowSpec(num_windows=2, window_size=[4, 4]), torch.Generator().manual_seed(0)
     err = zero = count = 0.0
     for raw in DataLoader(SyntheticFlow("val", length=pairs), batch_size=16):
@@ -37,7 +41,8 @@ def window_epe(run: str, frame2: str, sizes, pairs: int = 48) -> tuple[float, fl
         windows = task.sample_windows(spec, grid, batch.target, batch.valid, gen)
         with torch.no_grad():
             out, target, valid = supervised_pixels(task, model(*batch.inputs, windows=windows), batch, windows, 16)
-        err += (out[:, :2] - target).norm(dim=1)[valid].sum().item()  # out (B, 3, P), target (B, 2, P)
+        out = task.in_pixels(out)  # (B, 3, P), flow in pixels
+        err += (out[:, :2] - target).norm(dim=1)[valid].sum().item()  # target (B, 2, P)
         zero += target.norm(dim=1)[valid].sum().item()
         count += valid.sum().item()
     return err / count, zero / count

@@ -87,6 +87,18 @@ def test_tile_weights_and_resize_scaling():
     assert FlowTask(FlowSettings(loss="epe")).tile_weights(out[:, :2]) is None
 
 
+def test_flow_scale_is_the_unit_of_the_flow_channels():
+    out = torch.randn(2, 3, 5)  # (B, u v c, P)
+    target, valid = 8 * torch.randn(2, 2, 5), torch.ones(2, 5, dtype=torch.bool)
+    t1, t16 = FlowTask(FlowSettings(flow_scale=1.0)), FlowTask(FlowSettings(flow_scale=16.0))
+    in_px = torch.cat([16 * out[:, :2], out[:, 2:]], dim=1)
+    assert_close(t16.loss(out, target, valid), t1.loss(in_px, target, valid))
+    assert_close(t16.predict(out), 16 * out[:, :2])
+    assert_close(t16.in_pixels(out)[:, 2], out[:, 2])  # the confidence is not a flow
+    with pytest.raises(ConfigError, match="flow_scale must be > 0"):
+        load_config(None, ["task.name=flow", "task.flow_scale=0"])
+
+
 def test_run_folder_and_report(run):
     metrics = json.loads((run / "eval.json").read_text())
     assert {"epe", "1px", "3px", "5px", "fl_all", "s0-10", "s10-40", "s40+", "loss"} <= set(metrics)

@@ -40,6 +40,7 @@ class FlowSettings(TaskSettings):
     conf_min: float = 0.25  # Laplacian: bounds of the predicted scale c' = (max - min) sigmoid(c) + min
     conf_max: float = 4.0
     per_image: bool = False  # metric: average per image first (default: over all valid pixels of the set)
+    flow_scale: float = 16.0  # pixels per unit of the network's (u, v) channels: it predicts flow / flow_scale
 
 
 class FlowTask(Task):
@@ -62,6 +63,8 @@ class FlowTask(Task):
             raise InputError(f"task.loss must be one of {LOSSES}, got {s.loss!r}")
         if not s.stochasticity >= 0:
             raise InputError(f"task.stochasticity must be >= 0, got {s.stochasticity}")
+        if not s.flow_scale > 0:
+            raise InputError(f"task.flow_scale must be > 0 (pixels per output unit), got {s.flow_scale}")
         if not 0 < s.conf_min < s.conf_max:
             raise InputError(f"task confidence bounds must be 0 < conf_min < conf_max, got {s.conf_min}, {s.conf_max}")
         sizes = s.frame2_sizes
@@ -125,13 +128,21 @@ class FlowTask(Task):
         return list(windows)
 
     # -- loss, prediction, metric --------------------------------------------------------------------------
+    def in_pixels(self, output: torch.Tensor) -> torch.Tensor:
+        """The raw output (B, K, ...) with its (u, v) channels in pixels (times ``flow_scale``); the rest as is.
+
+        Predicting flow / flow_scale keeps the head's outputs near unit size: with raw pixels (scale 1) the
+        small models of ``docs/results.md`` stayed at the zero-flow plateau where scale 16 learnt."""
+        return torch.cat([output[:, :2] * self.settings.flow_scale, output[:, 2:]], dim=1)
+
     def loss(self, output: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        output = self.in_pixels(output)
         if self.settings.loss == "laplacian":
             return laplacian_loss(output, target, valid, self.settings.conf_min, self.settings.conf_max)
         return epe_loss(output, target, valid)
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:
-        return output[:, :2].float()  # (B, K, H, W) -> (B, 2, H, W) flow in pixels
+        return output[:, :2].float() * self.settings.flow_scale  # (B, K, H, W) -> (B, 2, H, W) flow in pixels
 
     def metric(self) -> FlowMetric:
         return FlowMetric(per_image=self.settings.per_image)
