@@ -56,6 +56,8 @@ def _eval(args) -> None:
         f"{task.summary(metrics)}  loss {metrics['loss']:.4f}  "
         f"({metrics['images']} images, {spec.describe()}, {format_temperature(used)})"
     )
+    for line in task.eval_lines(metrics):
+        print(line)
     if args.output:
         atomic_write_text(Path(args.output), json.dumps(metrics, indent=2))
 

@@ -31,7 +31,7 @@ class Score:
             loss = self.task.loss(*supervised_pixels(self.task, output, batch, None, 1))
             self.loss_sum += float(loss) * valid
             self.pixels += valid
-        self.metric.update(self.task.predict(output), batch.target, batch.valid)
+        self.task.update_metric(self.metric, self.task.predict(output), batch.target, batch.valid, batch.extras)
         self.images += batch.size
 
     def compute(self) -> dict:

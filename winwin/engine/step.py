@@ -4,7 +4,7 @@ Used by the training loop, the evaluation, the temperature calibration and the b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -23,6 +23,7 @@ class Batch:
     inputs: list[torch.Tensor]
     target: torch.Tensor
     valid: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # the task's evaluation extras, not padded
 
     @property
     def size(self) -> int:
@@ -46,7 +47,8 @@ def prepare(task: Task, batch: dict, patch: int | None, device: torch.device | s
     inputs = [_pad(x, pad_h, pad_w).to(device, non_blocking=True) for x in inputs]
     target = _pad(target, pad_h, pad_w).to(device, non_blocking=True)
     valid = _pad(valid, pad_h, pad_w, False).to(device, non_blocking=True)
-    return Batch(inputs, target, valid)
+    extras = {k: v.to(device, non_blocking=True) for k, v in task.extras(batch).items()}
+    return Batch(inputs, target, valid, extras)
 
 
 def supervised_pixels(

@@ -133,6 +133,11 @@ class Task(ABC):
     def valid(self, batch: dict) -> torch.Tensor:
         """(B, H, W) bool: the pixels that carry a loss and a score."""
 
+    def extras(self, batch: dict) -> dict[str, torch.Tensor]:
+        """What the metric needs beyond target and valid, when the dataset has it (occlusion masks, ground
+        truth at another resolution ...): passed unpadded to ``update_metric``. None by default."""
+        return {}
+
     # -- windows -----------------------------------------------------------------------------------------
     def sample_windows(
         self,
@@ -170,6 +175,17 @@ class Task(ABC):
     @abstractmethod
     def metric(self) -> Metric:
         """A fresh metric."""
+
+    def update_metric(
+        self,
+        metric: Metric,
+        prediction: torch.Tensor,
+        target: torch.Tensor,
+        valid: torch.Tensor,
+        extras: dict[str, torch.Tensor],
+    ) -> None:
+        """Score one batch of predictions; a task whose metric reads ``extras`` overrides this."""
+        metric.update(prediction, target, valid)
 
     # -- inference strategies ----------------------------------------------------------------------------
     def tile_weights(self, output: torch.Tensor) -> torch.Tensor | None:
@@ -210,6 +226,10 @@ class Task(ABC):
         """One line of the main numbers."""
         m = self.metric()
         return f"{m.primary} {metrics[m.primary]:.4f}"
+
+    def eval_lines(self, metrics: dict) -> list[str]:
+        """Lines ``winwin eval`` prints below its summary (e.g. the tables a benchmark reports); none here."""
+        return []
 
     def report_lines(self, metrics: dict) -> list[str]:
         """Markdown lines (a table, notes) of the run report."""

@@ -21,12 +21,13 @@ from ...errors import InputError
 from ...windows import Windows, WindowSpec, check_fit, sample_flow_guided_windows, sample_windows
 from ..base import Panel, Task, TaskSettings
 from .loss import bounded_confidence, epe_loss, laplacian_loss
-from .metric import FlowMetric
+from .scores import FlowScores, benchmark_lines
 from .writer import write_flow, write_flow_picture
 
 FRAME2 = ("guided", "same", "random")
 LOSSES = ("laplacian", "epe")
 FRAME2_TITLES = {"guided": "flow-guided windows", "same": "windows (frame 1's)", "random": "random windows"}
+EXTRAS = ("occluded", "flow_2x", "valid_2x")  # optional sample keys the metric reads (Sintel, Spring)
 COLUMNS = ("epe", "1px", "3px", "5px", "fl_all", "s0-10", "s10-40", "s40+")
 
 
@@ -86,6 +87,10 @@ class FlowTask(Task):
     def valid(self, batch: dict) -> torch.Tensor:
         return batch["valid"].bool() & torch.isfinite(batch["flow"]).all(dim=1)  # (B, H, W)
 
+    def extras(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Sintel's occlusion masks and Spring's 2x ground truth, when the dataset yields them."""
+        return {k: batch[k] for k in EXTRAS if k in batch}
+
     # -- windows -------------------------------------------------------------------------------------------
     def sample_windows(
         self,
@@ -144,8 +149,18 @@ class FlowTask(Task):
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         return output[:, :2].float() * self.settings.flow_scale  # (B, K, H, W) -> (B, 2, H, W) flow in pixels
 
-    def metric(self) -> FlowMetric:
-        return FlowMetric(per_image=self.settings.per_image)
+    def metric(self) -> FlowScores:
+        return FlowScores(per_image=self.settings.per_image)
+
+    def update_metric(
+        self,
+        metric: FlowScores,
+        prediction: torch.Tensor,
+        target: torch.Tensor,
+        valid: torch.Tensor,
+        extras: dict[str, torch.Tensor],
+    ) -> None:
+        metric.update(prediction, target, valid, extras)
 
     # -- inference strategies ------------------------------------------------------------------------------
     def tile_weights(self, output: torch.Tensor) -> torch.Tensor | None:
@@ -174,6 +189,9 @@ class FlowTask(Task):
 
     def summary(self, metrics: dict) -> str:
         return f"EPE {metrics['epe']:.3f}  >1px {metrics['1px']:.2f}%  >3px {metrics['3px']:.2f}%"
+
+    def eval_lines(self, metrics: dict) -> list[str]:
+        return benchmark_lines(metrics)
 
     def report_lines(self, metrics: dict) -> list[str]:
         s = self.settings
