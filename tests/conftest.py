@@ -19,3 +19,20 @@ def _single_thread():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fuzz", type=int, default=0, metavar="N", help="malformed inputs per file reader (test_fuzz_readers)"
+    )
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001 (pytest hook)
+    import sys
+
+    fuzz = sys.modules.get("test_fuzz_readers")
+    if fuzz is None or not fuzz.OUTCOMES or not config.getoption("--fuzz"):
+        return
+    terminalreporter.section("malformed inputs per reader")
+    for name, outcomes in sorted(fuzz.OUTCOMES.items()):
+        terminalreporter.write_line(f"{name:16s} {sum(outcomes.values()):7d} inputs: {dict(outcomes)}")

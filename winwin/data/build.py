@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from torch.utils.data import Dataset
 
+from ..errors import InputError
 from .config import DataConfig
 from .palette import RGB
+
+if TYPE_CHECKING:
+    from .flow_augment import FlowAugment
 
 
 class SegmentationDataset(Protocol):
@@ -35,6 +39,7 @@ class DatasetEntry:
     task: str  # the task its samples serve
     generated: bool  # True: synthetic, ``length`` samples from ``seed``; False: read from ``root``
     make: Callable[..., Dataset]  # (split, **options) -> Dataset
+    options: tuple[str, ...] = ()  # its dataset-specific keyword arguments (data.options)
 
 
 def _synthetic(split: str, **kw) -> Dataset:
@@ -93,6 +98,36 @@ def _kitti_depth(root: str, split: str, image_root: str | None = None, **kw) -> 
     return KITTIDepth(root, split, image_root, **kw)
 
 
+def _flying_chairs(root: str, split: str, **kw) -> Dataset:
+    from .flow_folders import FlyingChairs
+
+    return FlyingChairs(root, split, **kw)
+
+
+def _flying_things(root: str, split: str, **kw) -> Dataset:
+    from .flow_folders_things import FlyingThings3D
+
+    return FlyingThings3D(root, split, **kw)
+
+
+def _sintel(root: str, split: str, **kw) -> Dataset:
+    from .flow_folders_benchmarks import Sintel
+
+    return Sintel(root, split, **kw)
+
+
+def _spring(root: str, split: str, **kw) -> Dataset:
+    from .flow_folders_benchmarks import Spring
+
+    return Spring(root, split, **kw)
+
+
+def _kitti_flow(root: str, split: str, **kw) -> Dataset:
+    from .flow_folders_benchmarks import KITTIFlow2015
+
+    return KITTIFlow2015(root, split, **kw)
+
+
 DATASETS: dict[str, DatasetEntry] = {
     "synthetic": DatasetEntry("segmentation", True, _synthetic),
     "synthetic_depth": DatasetEntry("depth", True, _synthetic_depth),
@@ -101,9 +136,17 @@ DATASETS: dict[str, DatasetEntry] = {
     "cityscapes": DatasetEntry("segmentation", False, _cityscapes),
     "bdd100k": DatasetEntry("segmentation", False, _bdd100k),
     "nyuv2": DatasetEntry("depth", False, _nyuv2),
-    "nyuv2_png": DatasetEntry("depth", False, _nyuv2_png),
-    "kitti_depth": DatasetEntry("depth", False, _kitti_depth),
+    "nyuv2_png": DatasetEntry("depth", False, _nyuv2_png, ("scale", "min_depth", "max_depth")),
+    "kitti_depth": DatasetEntry("depth", False, _kitti_depth, ("camera",)),
+    "flying_chairs": DatasetEntry("flow", False, _flying_chairs, ("split_file",)),
+    "flying_things": DatasetEntry(
+        "flow", False, _flying_things, ("pass_name", "cameras", "directions", "exclude_file")
+    ),
+    "sintel": DatasetEntry("flow", False, _sintel, ("pass_name", "scenes")),
+    "spring": DatasetEntry("flow", False, _spring, ("camera", "full_gt", "scenes")),
+    "kitti_flow": DatasetEntry("flow", False, _kitti_flow, ("gt",)),
 }
+FLOW_AUGMENT_FIELDS = ("crop_size", "vflip", "color_jitter")  # DataConfig fields for the real flow datasets
 
 
 def _entry(name: str) -> DatasetEntry:
@@ -115,6 +158,19 @@ def _entry(name: str) -> DatasetEntry:
 def dataset_task(name: str) -> str:
     """The task a dataset's samples serve."""
     return _entry(name).task
+
+
+def _is_real_flow(entry: DatasetEntry) -> bool:
+    return entry.task == "flow" and not entry.generated
+
+
+def _check_options(name: str, entry: DatasetEntry, options: dict) -> None:
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        raise InputError(f"dataset options must be a mapping of option names to values, got {options!r}")
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        known = ", ".join(entry.options) if entry.options else "none"
+        raise InputError(f"the {name} dataset has no option {', '.join(unknown)}; its options: {known}")
 
 
 def build_dataset(
@@ -129,15 +185,26 @@ def build_dataset(
     flip: bool = False,
     max_items: int | None = None,
     cache: bool = False,
+    augment: FlowAugment | None = None,
+    options: dict | None = None,
 ) -> Dataset:
     """Build a dataset by name.
 
     Generated datasets (synthetic, synthetic_depth, synthetic_flow): ``length`` samples of ``image_hw`` (default
     192x384) from ``seed``; ``root`` and ``max_items`` do not apply; ``cache`` keeps generated samples in memory.
     Real datasets: read from ``root``; ``image_hw`` resizes on load, ``max_items`` takes an evenly spread
-    subset; ``length`` and ``seed`` do not apply.
+    subset; ``length`` and ``seed`` do not apply. ``augment`` (a ``FlowAugment``: crop, flips, colour jitter)
+    applies to the real flow datasets only. ``options``: the dataset's own keyword arguments
+    (``DATASETS[name].options``, e.g. sintel's pass_name); an unknown one raises ``InputError``.
     """
     entry = _entry(name)
+    options = {} if options is None else options
+    _check_options(name, entry, options)
+    if augment is not None and not _is_real_flow(entry):
+        flow_sets = sorted(n for n, e in DATASETS.items() if _is_real_flow(e))
+        raise InputError(
+            f"flow augmentation (crop, vflip, colour jitter) applies to {', '.join(flow_sets)}, not {name}"
+        )
     if entry.generated:
         if root is not None:
             raise ValueError(f"the {name} dataset is generated, not read: root={root!r} does not apply")
@@ -152,19 +219,50 @@ def build_dataset(
     if length is not None:
         raise ValueError(f"dataset {name!r} has a fixed length; use max_items={length} to take a subset")
     extra = {"image_root": image_root} if image_root is not None else {}
-    return entry.make(root, split, flip=flip, max_items=max_items, image_hw=image_hw, **extra)
+    if augment is not None:
+        extra["augment"] = augment
+    return entry.make(root, split, flip=flip, max_items=max_items, image_hw=image_hw, **extra, **options)
+
+
+def _flow_augment(d: DataConfig, name: str, entry: DatasetEntry, augment: bool) -> FlowAugment | None:
+    """The training augmentation of a real flow dataset from the data section (None when ``augment`` is off)."""
+    set_fields = [f for f in FLOW_AUGMENT_FIELDS if getattr(d, f) not in (None, False, 0.0)]
+    if set_fields and not _is_real_flow(entry):
+        flow_sets = sorted(n for n, e in DATASETS.items() if _is_real_flow(e))
+        raise InputError(
+            f"data.{', data.'.join(set_fields)} apply to the real flow datasets ({', '.join(flow_sets)}), "
+            f"not to {name}: unset them"
+        )
+    if not augment or not _is_real_flow(entry):
+        return None
+    from .flow_augment import FlowAugment
+
+    crop = None if d.crop_size is None else tuple(d.crop_size)
+    if crop is not None and len(crop) != 2:
+        raise InputError(f"data.crop_size must be [H, W] in pixels, got {d.crop_size}")
+    return FlowAugment(crop_hw=crop, hflip=d.flip, vflip=d.vflip, color_jitter=d.color_jitter)
 
 
 def build_from_config(d: DataConfig, split: str, *, train: bool, augment: bool = False, cache: bool = False) -> Dataset:
     """One split of the experiment's dataset: the training split's sizes (length, subset) when ``train``,
-    the validation split's otherwise; random flips (``data.flip``) only when ``augment``."""
+    the validation split's otherwise; random flips (``data.flip``) and, for the real flow datasets, the crop,
+    vertical flips and colour jitter only when ``augment``; ``data.options`` go to the dataset."""
     if d.name is None:
         raise ValueError("data.name is not set (the task fills in its embedded dataset when the config is loaded)")
     image_hw = tuple(d.image_size) if d.image_size is not None else None
-    if _entry(d.name).generated:
+    entry = _entry(d.name)
+    flow_augment = _flow_augment(d, d.name, entry, augment)
+    if entry.generated:
         length = d.train_length if train else d.val_length
         return build_dataset(
-            d.name, split, length=length, image_hw=image_hw, seed=d.seed, flip=d.flip and augment, cache=cache
+            d.name,
+            split,
+            length=length,
+            image_hw=image_hw,
+            seed=d.seed,
+            flip=d.flip and augment,
+            cache=cache,
+            options=d.options,
         )
     max_items = d.max_train_items if train else d.max_val_items
     return build_dataset(
@@ -175,4 +273,6 @@ def build_from_config(d: DataConfig, split: str, *, train: bool, augment: bool =
         image_hw=image_hw,
         flip=d.flip and augment,
         max_items=max_items,
+        augment=flow_augment,
+        options=d.options,
     )

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import BadFileError, InputError
+from ..errors import BadFileError, InputError, parser_errors
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -172,17 +172,17 @@ def _open_hdf5(path: Path, what: str) -> Any:
             "a MATLAB v5 .mat file" if head.startswith(MAT5_HEADER) else f"no HDF5 file (it starts with {head[:16]!r})"
         )
         raise BadFileError(path, f"is {kind}; expected {what} as MATLAB v7.3, i.e. HDF5 (save(..., '-v7.3') in MATLAB)")
-    try:
+    with parser_errors(path, "is a damaged HDF5 file (truncated?)"):
         return h5py.File(path, "r")
-    except OSError as e:
-        raise BadFileError(path, f"is a damaged HDF5 file (truncated?): {e}") from None
 
 
 def _dataset(path: Path, f: Any, key: str, what: str) -> Any:
     """f[key], which must exist and be an array (an h5py.Dataset)."""
-    if key not in f:
-        raise BadFileError(path, f"has no {key!r} (keys found: {sorted(f.keys())}); expected {what}")
-    dataset = f[key]
+    with parser_errors(path, f"is a damaged HDF5 file: {key!r} cannot be opened; expected {what}"):
+        if key not in f:
+            raise BadFileError(path, f"has no {key!r} (keys found: {sorted(f.keys())}); expected {what}")
+        dataset = f[key]
+        dataset.shape, dataset.dtype  # noqa: B018 (a damaged header fails here, inside the guard)
     if not hasattr(dataset, "dtype"):
         raise BadFileError(path, f"{key!r} is an HDF5 group, not an array; expected {what}")
     return dataset
@@ -229,7 +229,7 @@ class NYUv2Mat:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        with _open_hdf5(self.path, "the NYUv2 labeled file") as f:
+        with _open_hdf5(self.path, "the NYUv2 labeled file") as f, parser_errors(self.path, NYU_MAT_LAYOUT):
             self.num_items, self.image_hw = _check_nyu_mat(self.path, f)
         self._file: Any = None
         self._pid: int | None = None
@@ -247,11 +247,9 @@ class NYUv2Mat:
         if not 0 <= index < self.num_items:
             raise IndexError(f"{self.path} holds {self.num_items} samples, index {index} is out of range")
         f = self._handle()
-        try:
+        with parser_errors(self.path, f"sample {index} cannot be read (truncated or damaged?)"):
             image = f["images"][index]  # (3, W, H) uint8
             depth = f["depths"][index]  # (W, H)
-        except OSError as e:
-            raise BadFileError(self.path, f"sample {index} cannot be read (truncated or damaged?): {e}") from None
         rgb = np.ascontiguousarray(image.transpose(2, 1, 0))  # (H, W, 3)
         return rgb, zero_invalid(depth.T)  # (H, W, 3), (H, W)
 
@@ -275,11 +273,8 @@ _SPLIT_WHAT = "splits.mat of NYUv2 with trainNdxs and testNdxs (column vectors o
 def _split_arrays_v5(path: Path, num_items: int) -> dict[str, np.ndarray]:
     """trainNdxs / testNdxs of a MATLAB v5 file; shapes and classes checked (whosmat) before loading."""
     sio = _import("scipy.io")
-    errors = (*DECODE_ERRORS, TypeError, NotImplementedError, sio.matlab.MatReadError)
-    try:
+    with parser_errors(path, "is a damaged MATLAB v5 file (truncated?)"):
         found = {name: (shape, cls) for name, shape, cls in sio.whosmat(path)}
-    except errors as e:
-        raise BadFileError(path, f"is a damaged MATLAB v5 file (truncated?): {e}") from None
     for key in SPLIT_KEYS.values():
         if key not in found:
             raise BadFileError(path, f"has no {key!r} (variables found: {sorted(found)}); expected {_SPLIT_WHAT}")
@@ -289,10 +284,8 @@ def _split_arrays_v5(path: Path, num_items: int) -> dict[str, np.ndarray]:
                 path,
                 f"{key} is a {'x'.join(map(str, shape))} {cls}; expected at most {num_items} numbers ({_SPLIT_WHAT})",
             )
-    try:
+    with parser_errors(path, "is a damaged MATLAB v5 file (truncated?)"):
         data = sio.loadmat(path, variable_names=list(SPLIT_KEYS.values()))
-    except errors as e:
-        raise BadFileError(path, f"is a damaged MATLAB v5 file (truncated?): {e}") from None
     return {key: np.asarray(data[key]) for key in SPLIT_KEYS.values()}
 
 
@@ -307,10 +300,8 @@ def _split_arrays_hdf5(path: Path, num_items: int) -> dict[str, np.ndarray]:
                     path,
                     f"{key} is {dataset.shape} {dataset.dtype}; expected at most {num_items} numbers ({_SPLIT_WHAT})",
                 )
-            try:
+            with parser_errors(path, f"{key} cannot be read (truncated or damaged?)"):
                 out[key] = np.asarray(dataset[()])
-            except OSError as e:
-                raise BadFileError(path, f"{key} cannot be read (truncated or damaged?): {e}") from None
     return out
 
 

@@ -13,6 +13,10 @@ marks unknown flow with values above 1e9 (``UNKNOWN_FLOW``); any float32 is stor
 The reader checks the magic, the header's sizes and that the file holds exactly ``12 + 8 * W * H`` bytes
 before allocating anything, so a corrupt header cannot ask for gigabytes; every problem raises
 ``BadFileError`` whose message starts with the file's path.
+
+The other flow formats live in their own modules and are re-exported here: ``read_kitti_flow`` /
+``write_kitti_flow`` (KITTI 16-bit PNG, ``kitti_flow_png``), ``read_pfm`` / ``read_pfm_flow`` / ``write_pfm``
+(FlyingThings3D, ``pfm``), ``read_flo5`` / ``write_flo5`` (Spring's HDF5, ``flo5``).
 """
 
 from __future__ import annotations
@@ -23,11 +27,30 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadFileError
+from .flo5 import read_flo5, write_flo5
+from .flow_common import MAX_PIXELS, MAX_SIDE, size_problem
+from .kitti_flow_png import read_kitti_flow, write_kitti_flow
+from .pfm import read_pfm, read_pfm_flow, write_pfm
+
+__all__ = [
+    "MAGIC",
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "UNKNOWN_FLOW",
+    "read_flo",
+    "read_flo5",
+    "read_flo_hw",
+    "read_kitti_flow",
+    "read_pfm",
+    "read_pfm_flow",
+    "write_flo",
+    "write_flo5",
+    "write_kitti_flow",
+    "write_pfm",
+]
 
 MAGIC = 202021.25  # float32 whose little-endian bytes are b"PIEH"
 HEADER_BYTES = 12
-MAX_SIDE = 1 << 15  # px; a larger side is a corrupt header, not a flow field
-MAX_PIXELS = 1 << 26  # 67M pixels (8192x8192): larger fields are refused before reading
 UNKNOWN_FLOW = 1e9  # Middlebury: |u| or |v| above this marks a pixel without ground truth
 
 
@@ -60,12 +83,7 @@ def _header_problem(magic: float, raw_magic: bytes, w: int, h: int) -> str | Non
         swapped = struct.unpack(">f", raw_magic)[0]
         hint = " (a big-endian .flo file: re-save it little-endian)" if swapped == MAGIC else ""
         return f"not a .flo file: wrong magic, expected {MAGIC} (bytes b'PIEH'), found {magic!r} ({raw_magic!r}){hint}"
-    if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE and w * h <= MAX_PIXELS):
-        return (
-            f"corrupt .flo header: it declares {w}x{h} (WxH) pixels; expected both sides between 1 and {MAX_SIDE} "
-            f"and at most {MAX_PIXELS} pixels"
-        )
-    return None
+    return size_problem(w, h, ".flo header")
 
 
 def read_flo_hw(path: str | Path) -> tuple[int, int]:

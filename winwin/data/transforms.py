@@ -6,20 +6,22 @@ them); labels are int64 ``(H, W)`` train ids where ``IGNORE_INDEX`` (255) marks 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from ..errors import BadFileError
+from ..errors import BadFileError, parser_errors
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 IGNORE_INDEX = 255
 
 # Pillow modes that hold one integer per pixel ("P" is a palette image: its indices are the train ids).
+MAX_IMAGE_FILE_BYTES = 1 << 30  # a larger file is refused before it is read
 _LABEL_MODES = ("L", "P", "I", "I;16", "I;16L", "I;16B")
 
 
@@ -54,20 +56,21 @@ def open_image(path: str | Path) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise BadFileError(path, "no such file" if not path.exists() else "not a file")
-    try:
-        return Image.open(path)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise BadFileError(path, f"not an image file Pillow can read ({type(e).__name__}: {e})") from None
+    size = path.stat().st_size
+    if size > MAX_IMAGE_FILE_BYTES:
+        raise BadFileError(path, f"is {size} bytes; an image file here is at most {MAX_IMAGE_FILE_BYTES} bytes")
+    # Pillow decodes from memory: reading from a file, a damaged chunk length makes it ask for gigabytes.
+    data = io.BytesIO(path.read_bytes())
+    with parser_errors(path, "not an image file Pillow can read"):
+        return Image.open(data)
 
 
 def _decode(path: Path, im: Image.Image, mode: str | None) -> np.ndarray:
     """Decode the pixels (converted to ``mode``), turning truncated or corrupt data into ``BadFileError``."""
-    try:
+    with parser_errors(path, "image data is truncated or corrupt"):
         if mode is not None and im.mode != mode:
             im = im.convert(mode)
         return np.array(im)
-    except (OSError, ValueError, SyntaxError) as e:  # Pillow's errors on truncated / corrupt data
-        raise BadFileError(path, f"image data is truncated or corrupt ({type(e).__name__}: {e})") from None
 
 
 def load_image(path: str | Path, size_hw: tuple[int, int] | None = None) -> torch.Tensor:
@@ -86,9 +89,10 @@ def load_label(path: str | Path, size_hw: tuple[int, int] | None = None) -> torc
     path = Path(path)
     with open_image(path) as im:
         if im.mode not in _LABEL_MODES:
-            raise ValueError(
-                f"{path}: label maps must be single-channel images of train ids (mode L or P), got mode "
-                f"{im.mode!r}; colour-coded label images must first be converted to train ids"
+            raise BadFileError(
+                path,
+                f"label maps must be single-channel images of train ids (mode L or P), got mode "
+                f"{im.mode!r}; colour-coded label images must first be converted to train ids",
             )
         label = _decode(path, im, None)  # (H, W) uint8 / uint16 / int32
     if size_hw is not None and label.shape != tuple(size_hw):
