@@ -140,7 +140,7 @@ def test_predict_a_frame_pair_to_flo_and_a_picture(run, tmp_path):
     assert flow.shape == (50, 70, 2) and np.allclose(flow, expected, atol=1e-5)
     assert np.asarray(Image.open(viz).convert("RGB")).shape == (50, 70, 3)
     assert cli("predict", run, frames[0], "-o", flo) == 2  # one frame for a two-frame task
-    assert cli("predict", run, frames[0], frames[1], "-o", tmp_path / "f.png") == 2  # not a flow format
+    assert cli("predict", run, frames[0], frames[1], "-o", tmp_path / "f.jpg") == 2  # not a flow format
 
 
 def test_calibrate_covers_the_decoder_attention(run, tmp_path):
@@ -220,3 +220,27 @@ def test_training_starts_from_a_croco_checkpoint(tmp_path, task_name, capsys):
             assert key not in ours
             continue
         assert_close(ours[key], expected[key], atol=1e-6)  # a step at lr 1e-12 leaves the weights as loaded
+
+
+def test_benchmark_submission_trees(run, tmp_path):
+    from test_flow_datasets import KITTI_HW, SINTEL_SCENES, make_chairs, make_kitti, make_sintel
+
+    from winwin.data import read_kitti_flow
+
+    make_sintel(tmp_path / "sintel")
+    out = tmp_path / "sub"
+    assert (
+        cli("submit", run, "--data sintel --root", tmp_path / "sintel", "--option pass_name=final --quiet -o", out) == 0
+    )
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.flo"))
+    expected = [f"final/{s}/frame_{n:04d}.flo" for s, frames in sorted(SINTEL_SCENES.items()) for n in range(1, frames)]
+    assert written == expected
+    assert read_flo(out / expected[0]).shape == (8, 12, 2)
+    make_kitti(tmp_path / "kitti")
+    assert cli("submit", run, "--data kitti_flow --root", tmp_path / "kitti", "--quiet -o", tmp_path / "k") == 0
+    for n, hw in KITTI_HW.items():
+        flow, valid = read_kitti_flow(tmp_path / "k" / "flow" / f"{n:06d}_10.png")
+        assert flow.shape == (*hw, 2) and valid.all()
+    make_chairs(tmp_path / "chairs")
+    chairs = ("--data flying_chairs --split val --root", tmp_path / "chairs", "-o", tmp_path / "x")
+    assert cli("submit", run, *chairs) == 2 and not (tmp_path / "x").exists()  # no submission format

@@ -62,6 +62,31 @@ def _eval(args) -> None:
         atomic_write_text(Path(args.output), json.dumps(metrics, indent=2))
 
 
+def _submit(args) -> None:
+    import yaml
+
+    from .data import build_dataset
+    from .engine.checkpoint import load_checkpoint, load_task
+    from .engine.resolve import resolve_run
+    from .engine.runtime import resolve_device
+    from .errors import InputError
+    from .inference.options import inference_spec
+    from .inference.submit import write_submission
+
+    spec = inference_spec(args)
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--option takes key=value (a dataset option, e.g. pass_name=final), got {item!r}")
+        options[key] = yaml.safe_load(value)
+    dataset = build_dataset(args.data, args.split, root=args.root, options=options)
+    ckpt, _ = resolve_run(args.run)
+    model, info = load_checkpoint(ckpt, resolve_device(args.device))
+    written = write_submission(model, load_task(info), dataset, args.output, spec, args.temperature, not args.quiet)
+    print(f"wrote {written} predictions under {args.output} ({spec.describe()})")
+
+
 def _predict(args) -> None:
     from .engine.checkpoint import load_checkpoint, load_task
     from .engine.resolve import resolve_run
@@ -164,6 +189,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_inference_args(p)
     p.set_defaults(func=_eval)
+
+    p = sub.add_parser("submit", help="predict a benchmark's test split into the files its server takes")
+    p.add_argument("run", help="run folder or checkpoint")
+    p.add_argument("--data", required=True, help="dataset name with a submission format (sintel, kitti_flow)")
+    p.add_argument("--root", required=True, help="the dataset's folder")
+    p.add_argument("--split", default="test")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="dataset option (repeatable)")
+    p.add_argument("-o", "--output", required=True, help="folder to write the submission tree into")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_inference_args(p)
+    p.set_defaults(func=_submit)
 
     p = sub.add_parser(
         "predict", help="predict one image (or frame pair; default: full resolution, one pass) and write the result"

@@ -263,6 +263,11 @@ class FlowFolder(Dataset):
         """Tensors added to the sample from the ground truth at the file's resolution (Spring's full_gt)."""
         return {}
 
+    def submission_name(self, index: int) -> str:
+        """Where a benchmark submission keeps pair ``index``'s prediction (a path relative to its folder, with
+        the file type as suffix); only the benchmarks' test sets have one."""
+        raise InputError(f"{self.name} has no benchmark submission format (Sintel and KITTI 2015 do)")
+
     def __len__(self) -> int:
         return len(self.items)
 

@@ -102,6 +102,11 @@ class Sintel(SceneFolder):
                 items.append(FlowItem(files, str(files[FRAME1])))
         return items
 
+    def submission_name(self, index: int) -> str:
+        """Sintel's bundler reads ``{pass}/{scene}/frame_{n:04d}.flo``, the flow of frame n to frame n + 1."""
+        first = self.items[index].files[FRAME1]
+        return f"{self.pass_name}/{first.parent.name}/{first.stem}.flo"
+
     def read_gt(self, item: FlowItem) -> tuple[np.ndarray, np.ndarray]:
         flow, valid = read_flow_file(item.files[FLOW])  # (H, W, 2), (H, W)
         invalid = read_mask(item.files[INVALID])  # (H, W)
@@ -226,3 +231,7 @@ class KITTIFlow2015(FlowFolder):
                 files[FLOW] = split_dir / f"flow_{self.gt}" / f"{n:06d}_10.png"
             items.append(FlowItem(files, str(files[FRAME1])))
         return items
+
+    def submission_name(self, index: int) -> str:
+        """KITTI's devkit reads ``flow/{n:06d}_10.png`` (16-bit flow PNGs) from the submitted archive."""
+        return f"flow/{self.items[index].files[FRAME1].name}"

@@ -53,7 +53,7 @@ class FlowTask(Task):
     model_defaults = {"binocular": True, "head": "dpt", "head_padding": "replicate"}
     default_dataset = "synthetic_flow"
     num_inputs = 2
-    prediction_formats = (".flo", ".npy")
+    prediction_formats = (".flo", ".png", ".npy")  # .png: KITTI's 16-bit flow PNG
     settings: FlowSettings
 
     def validate(self) -> None:
