@@ -5,6 +5,10 @@ picture, the KITTI PNG, PFM and Spring .flo5 flow formats, and readers for real 
 from .build import DATASETS, DatasetEntry, SegmentationDataset, build_dataset, build_from_config, dataset_task
 from .config import DataConfig
 from .depth_folders import DepthPNGFolder, KITTIDepth, NYUv2Labeled
+from .flow_augment import FlowAugment
+from .flow_folders import FlyingChairs
+from .flow_folders_benchmarks import KITTIFlow2015, Sintel, Spring
+from .flow_folders_things import FlyingThings3D
 from .flow_io import (
     read_flo,
     read_flo5,
@@ -44,6 +48,12 @@ __all__ = [
     "DataConfig",
     "DatasetEntry",
     "DepthPNGFolder",
+    "FlowAugment",
+    "FlyingChairs",
+    "FlyingThings3D",
+    "KITTIFlow2015",
+    "Sintel",
+    "Spring",
     "IGNORE_INDEX",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
