@@ -18,6 +18,7 @@ only imported when an NYUv2 .mat file is read.
 from __future__ import annotations
 
 import importlib
+import io
 import os
 from pathlib import Path
 from types import ModuleType
@@ -79,17 +80,17 @@ def _mode_problem(mode: str) -> str | None:
     )
 
 
-def _open_depth_png(path: Path) -> Image.Image:
-    """Open lazily (header only) and check signature, mode and size; the caller closes the image."""
-    head = _read_head(path, len(PNG_SIGNATURE))
+def _open_depth_png(path: Path, data: bytes | None = None) -> Image.Image:
+    """Open lazily (header only) and check signature, mode and size; the caller closes the image. With the
+    file's ``data``, Pillow decodes from memory: from the file, a damaged chunk length makes it ask for
+    gigabytes."""
+    head = _read_head(path, len(PNG_SIGNATURE)) if data is None else data[: len(PNG_SIGNATURE)]
     if head != PNG_SIGNATURE:
         raise BadFileError(
             path, f"is not a PNG file (it starts with {head!r}); depth maps must be 16-bit single-channel PNGs"
         )
-    try:
-        image = Image.open(path)
-    except (*DECODE_ERRORS, Image.DecompressionBombError) as e:
-        raise BadFileError(path, f"has a PNG signature but an unreadable header ({e})") from None
+    with parser_errors(path, "has a PNG signature but an unreadable header"):
+        image = Image.open(path if data is None else io.BytesIO(data))
     w, h = image.size
     problem = _mode_problem(image.mode)
     if problem is None and not 0 < w * h <= MAX_DEPTH_PIXELS:
@@ -113,13 +114,10 @@ def read_depth_png(path: str | Path, scale: float) -> np.ndarray:
     """
     check_scale(scale)
     path = Path(path)
-    with _open_depth_png(path) as image:
-        try:
+    _read_head(path, 0)  # missing / unreadable -> BadFileError
+    with _open_depth_png(path, path.read_bytes()) as image:
+        with parser_errors(path, "is truncated or corrupt: its header is fine but its pixels are not"):
             image.load()
-        except DECODE_ERRORS as e:
-            raise BadFileError(
-                path, f"is truncated or corrupt: its header is fine but its pixels are not ({e})"
-            ) from None
         values = np.asarray(image)  # (H, W) uint16 (int32 for mode "I")
     return values.astype(np.float32) / np.float32(scale)  # (H, W) metres
 
