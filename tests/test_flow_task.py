@@ -244,3 +244,20 @@ def test_benchmark_submission_trees(run, tmp_path):
     make_chairs(tmp_path / "chairs")
     chairs = ("--data flying_chairs --split val --root", tmp_path / "chairs", "-o", tmp_path / "x")
     assert cli("submit", run, *chairs) == 2 and not (tmp_path / "x").exists()  # no submission format
+
+
+def test_eval_on_sintel_prints_its_table(run, tmp_path, capsys):
+    from test_flow_datasets import make_sintel
+
+    make_sintel(tmp_path / "sintel")
+    data = (
+        "data.name=sintel",
+        "data.root=" + str(tmp_path / "sintel"),
+        "data.val_split=training",
+        "data.image_size=null",
+    )
+    assert cli("eval", run, *data, "--quiet -o", tmp_path / "m.json") == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["images"] == 3 and "EPE matched" in printed and "epe_unmatched" in metrics
+    assert f"{metrics['epe_matched']:.3f}" in printed

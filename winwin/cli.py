@@ -35,7 +35,7 @@ def _eval(args) -> None:
     from .models.temperature import describe_temperature, format_temperature, temperature_override
 
     spec = inference_spec(args)
-    ckpt, cfg = resolve_run(args.run, args.config)
+    ckpt, cfg = resolve_run(args.run, args.config, args.overrides)
     if cfg is None:
         raise SystemExit(f"error: cannot find the experiment config of {args.run}; pass --config CONFIG.yaml")
     device = resolve_device(args.device)
@@ -179,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate a run or checkpoint (default: full resolution, one forward per image)")
     p.add_argument("run", help="run folder or checkpoint (.safetensors / .json)")
+    p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. data.name=sintel data.root=DIR")
     p.add_argument("--config", help="experiment YAML (default: the run's config.yaml)")
     p.add_argument(
         "--temperature", type=float, help="attention scale multiplier (default: the checkpoint's; 1 = untuned)"

@@ -8,9 +8,12 @@ from .checkpoint import checkpoint_paths, read_checkpoint_info
 from .config import ExperimentConfig, load_config
 
 
-def resolve_run(run_or_ckpt: str | Path, config: str | Path | None = None) -> tuple[Path, ExperimentConfig | None]:
+def resolve_run(
+    run_or_ckpt: str | Path, config: str | Path | None = None, overrides: list[str] | None = None
+) -> tuple[Path, ExperimentConfig | None]:
     """A run folder -> (its last checkpoint, its config.yaml); a checkpoint -> (it, the config of the run
-    it came from, when that folder still exists). ``config`` forces the experiment config."""
+    it came from, when that folder still exists). ``config`` forces the experiment config; ``overrides``
+    (dotted key=value) change it, e.g. to evaluate on another dataset."""
     path = Path(run_or_ckpt)
     if path.is_dir():
         ckpt = path / "checkpoints" / "last"
@@ -25,7 +28,7 @@ def resolve_run(run_or_ckpt: str | Path, config: str | Path | None = None) -> tu
             f"no checkpoint at {weights} (+ {meta.name}); is {run_or_ckpt} a run folder or a checkpoint?"
         )
     if config is not None:
-        return ckpt, load_config(config)
+        return ckpt, load_config(config, overrides or [])
     if cfg_path is not None and cfg_path.exists():
-        return ckpt, load_config(cfg_path)
+        return ckpt, load_config(cfg_path, overrides or [])
     return ckpt, None
