@@ -33,6 +33,7 @@ def main() -> None:
     p.add_argument("--tile", type=int, nargs=2, default=[192, 384], metavar=("H", "W"))
     p.add_argument("--overlap", type=float, default=0.5)
     p.add_argument("--pictures", type=Path, default=None, help="folder for the colour-wheel pictures")
+    p.add_argument("--picture-scale", type=float, default=0.5, help="size of the pictures relative to the frames")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -58,7 +59,8 @@ def main() -> None:
             top = max(float(np.linalg.norm(f, axis=-1).max()) for f in fields)
             frame = rgb1[0].permute(1, 2, 0).numpy().astype(np.uint8)  # (H, W, 3)
             strip = np.concatenate([frame, *(flow_to_color(f, top) for f in fields)], axis=1)  # (H, 3W, 3)
-            Image.fromarray(strip).save(a.pictures / f"{name}.png")
+            size = (round(strip.shape[1] * a.picture_scale), round(strip.shape[0] * a.picture_scale))
+            Image.fromarray(strip).resize(size, Image.Resampling.BILINEAR).save(a.pictures / f"{name}.png")
     mean = np.mean(rows, axis=0)
     print("| mean | | " + " | ".join(f"{e:.2f}" for e in mean) + " |")
 

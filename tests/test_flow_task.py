@@ -261,3 +261,12 @@ def test_eval_on_sintel_prints_its_table(run, tmp_path, capsys):
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["images"] == 3 and "EPE matched" in printed and "epe_unmatched" in metrics
     assert f"{metrics['epe_matched']:.3f}" in printed
+
+
+def test_checkpoints_from_before_flow_scale_keep_predicting_pixels():
+    from winwin.engine.checkpoint import load_task
+
+    saved = {"task": {"settings": {"name": "flow", "frame2": "same"}}}  # no flow_scale: trained in pixels
+    assert load_task(saved).settings.flow_scale == 1.0
+    saved["task"]["settings"]["flow_scale"] = 8.0
+    assert load_task(saved).settings.flow_scale == 8.0

@@ -117,7 +117,7 @@ def load_task(info: dict) -> Task:
     raw = dict(entry["settings"])
     try:
         cls = task_class(raw.get("name", DEFAULT_TASK))
-        settings: TaskSettings = cls.Settings(**raw)
+        settings: TaskSettings = cls.Settings(**cls.saved_settings(raw))
     except (KeyError, TypeError) as e:
         raise BadFileError(info.get("run", "checkpoint"), f"unknown task settings in the checkpoint ({e})") from None
     return cls(settings, entry.get("info"))

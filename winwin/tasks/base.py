@@ -84,6 +84,12 @@ class Task(ABC):
         self.info: dict = dict(info or {})
 
     @classmethod
+    def saved_settings(cls, raw: dict) -> dict:
+        """A checkpoint's saved task settings, with what a setting added since then meant before it existed
+        (so that an older checkpoint keeps its meaning); as saved by default."""
+        return raw
+
+    @classmethod
     def from_legacy_checkpoint(cls, info: dict) -> Task:
         """The task of a checkpoint written before tasks were saved with it (only the default task had any)."""
         raise InputError(f"checkpoint of run {info.get('run', '?')} does not say its task")

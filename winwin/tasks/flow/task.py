@@ -56,6 +56,11 @@ class FlowTask(Task):
     prediction_formats = (".flo", ".png", ".npy")  # .png: KITTI's 16-bit flow PNG
     settings: FlowSettings
 
+    @classmethod
+    def saved_settings(cls, raw: dict) -> dict:
+        """Checkpoints from before ``flow_scale`` existed predicted flow in pixels."""
+        return {"flow_scale": 1.0, **raw}
+
     def validate(self) -> None:
         s = self.settings
         if s.frame2 not in FRAME2:
