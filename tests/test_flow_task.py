@@ -270,3 +270,19 @@ def test_checkpoints_from_before_flow_scale_keep_predicting_pixels():
     assert load_task(saved).settings.flow_scale == 1.0
     saved["task"]["settings"]["flow_scale"] = 8.0
     assert load_task(saved).settings.flow_scale == 8.0
+
+
+def test_eval_on_spring_scores_the_2x_ground_truth(run, tmp_path, capsys):
+    from test_flow_datasets import make_spring
+
+    from winwin.cli import main
+
+    make_spring(tmp_path / "spring")
+    root = "data.root=" + str(tmp_path / "spring")
+    data = ["data.name=spring", root, "data.val_split=train", "data.image_size=null", "data.options={full_gt: true}"]
+    assert main(["eval", str(run), *data, "--quiet", "-o", str(tmp_path / "m.json")]) == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    printed = capsys.readouterr().out
+    assert "Spring" in printed and f"{metrics['2x_epe']:.3f}" in printed
+    # a 2x2 block counts when any of its 4 pixels is valid: at least the subsampled pixels
+    assert metrics["2x_count"] >= metrics["count"] > 0

@@ -89,10 +89,11 @@ def _data_in_use() -> int:
     raise RuntimeError("no VmData in /proc/self/status")
 
 
-def _read_guarded(name: str, path: Path) -> None:
-    """Call the reader under a time limit and a data-size limit; record how it ended."""
+def _read_guarded(name: str, path: Path, baseline: int) -> None:
+    """Call the reader under a time limit and a data-size limit (``baseline`` + headroom: fixed for the whole
+    test, so memory kept alive between inputs counts too); record how it ended."""
     soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    limit = _data_in_use() + MEMORY_HEADROOM
+    limit = baseline + MEMORY_HEADROOM
     resource.setrlimit(resource.RLIMIT_DATA, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(TIMEOUT_S)
@@ -119,6 +120,7 @@ def test_malformed_files_raise_the_projects_error(name, tmp_path, pytestconfig):
     seed = target.seed(tmp_path)
     path = tmp_path / f"input{target.suffix}"
     n = _examples(pytestconfig)
+    baseline = _data_in_use()
     budget = {"bytes": n if not target.hdf5 else n - n // 4}
 
     @settings(max_examples=budget["bytes"], deadline=None, database=None,
@@ -126,7 +128,7 @@ def test_malformed_files_raise_the_projects_error(name, tmp_path, pytestconfig):
     @given(data=corrupt(seed))
     def bytes_level(data: bytes) -> None:
         path.write_bytes(data)
-        _read_guarded(name, path)
+        _read_guarded(name, path, baseline)
 
     bytes_level()
     if target.hdf5:
@@ -135,7 +137,7 @@ def test_malformed_files_raise_the_projects_error(name, tmp_path, pytestconfig):
         @given(variant=hdf5_variant(), userblock=st.booleans())
         def structure_level(variant: tuple[str, tuple[int, ...], str], userblock: bool) -> None:
             write_h5(path, *variant, userblock=userblock)
-            _read_guarded(name, path)
+            _read_guarded(name, path, baseline)
 
         structure_level()
     assert sum(OUTCOMES[name].values()) >= n  # hypothesis ran every example asked for

@@ -152,3 +152,19 @@ def test_colorize_rejects_ids_without_colour():
         colorize(np.array([[0, 3], [7, 1]]), ((1, 1, 1),) * 3)
     with pytest.raises(ValueError, match=r"\(H, W\)"):
         colorize(np.zeros((2, 2), dtype=np.float32), CITYSCAPES_PALETTE)
+
+
+def test_an_image_header_declaring_too_many_pixels_is_refused_before_decoding(tmp_path):
+    import struct
+    import zlib
+
+    from winwin.data.transforms import MAX_IMAGE_PIXELS
+    from winwin.errors import BadFileError
+
+    body = b"IHDR" + struct.pack(">IIBBBBB", 10_000, 10_000, 8, 2, 0, 0, 0)  # 100 Mpx RGB, no pixel data
+    png = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + body + struct.pack(">I", zlib.crc32(body))
+    path = tmp_path / "huge.png"
+    path.write_bytes(png)
+    assert MAX_IMAGE_PIXELS < 10_000 * 10_000
+    with pytest.raises(BadFileError, match="declares 10000x10000"):
+        load_image(path)

@@ -22,6 +22,7 @@ IGNORE_INDEX = 255
 
 # Pillow modes that hold one integer per pixel ("P" is a palette image: its indices are the train ids).
 MAX_IMAGE_FILE_BYTES = 1 << 30  # a larger file is refused before it is read
+MAX_IMAGE_PIXELS = 1 << 25  # 33.5 megapixels (8K UHD fits): a larger header is a damaged file, not a photo
 _LABEL_MODES = ("L", "P", "I", "I;16", "I;16L", "I;16B")
 
 
@@ -52,7 +53,8 @@ def denormalize(image: torch.Tensor) -> torch.Tensor:
 
 
 def open_image(path: str | Path) -> Image.Image:
-    """Open an image file (header only) or raise ``BadFileError`` saying why it cannot be one."""
+    """Open an image file (header only) or raise ``BadFileError`` saying why it cannot be one: not an image,
+    or a header declaring more than ``MAX_IMAGE_PIXELS`` pixels (refused before any pixel is decoded)."""
     path = Path(path)
     if not path.is_file():
         raise BadFileError(path, "no such file" if not path.exists() else "not a file")
@@ -62,7 +64,13 @@ def open_image(path: str | Path) -> Image.Image:
     # Pillow decodes from memory: reading from a file, a damaged chunk length makes it ask for gigabytes.
     data = io.BytesIO(path.read_bytes())
     with parser_errors(path, "not an image file Pillow can read"):
-        return Image.open(data)
+        image = Image.open(data)
+    if image.width * image.height > MAX_IMAGE_PIXELS:
+        image.close()
+        raise BadFileError(
+            path, f"declares {image.width}x{image.height} (WxH) pixels; an image here has at most {MAX_IMAGE_PIXELS}"
+        )
+    return image
 
 
 def _decode(path: Path, im: Image.Image, mode: str | None) -> np.ndarray:
