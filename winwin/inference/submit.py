@@ -1,6 +1,6 @@
 """A benchmark submission: every pair (or image) of a test split predicted and written where the benchmark's
-tools expect it. The dataset names each item's file (``submission_name``: Sintel's ``{pass}/{scene}/frame_n.flo``,
-KITTI's ``flow/{n}_10.png``); the task writes the prediction in the format that file's suffix says."""
+tools expect it. The dataset names each item's file (``submission_name``, e.g. Sintel's
+``{pass}/{scene}/frame_n.flo``); the task writes the prediction in the format that file's suffix says."""
 
 from __future__ import annotations
 
