@@ -21,6 +21,7 @@ are skipped: they are not numbers.
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -74,21 +75,21 @@ def _inflate(path: Path, payload: bytes) -> bytes:
 def _matrix(path: Path, payload: bytes, order: str) -> tuple[str, np.ndarray] | None:
     """(name, array) of a numeric miMATRIX payload, or None for other classes."""
     parts = _elements(path, payload, order)
-    if len(parts) < 3 or parts[0][0] != 6 or len(parts[0][1]) < 4 or parts[1][0] != 5:
-        raise BadFileError(path, "a matrix lacks its array flags, dimensions or name")
+    if len(parts) < 3 or parts[0][0] != 6 or len(parts[0][1]) < 4 or parts[1][0] != 5 or len(parts[1][1]) % 4:
+        raise BadFileError(path, "a matrix lacks its array flags, dimensions (int32) or name")
     flags = struct.unpack_from(order + "I", parts[0][1])[0]
     if (flags & 0xFF) not in NUMERIC_CLASSES or flags & 0x800 or len(parts) < 4:  # 0x800: complex
         return None
     dims = np.frombuffer(parts[1][1], dtype=order + "i4")  # (ndim,)
     name = parts[2][1].decode("latin-1")
-    if dims.size < 2 or (dims < 0).any() or int(np.prod(dims.astype(np.int64))) > MAX_ELEMENTS:
+    if dims.size < 2 or (dims < 0).any() or math.prod(int(d) for d in dims) > MAX_ELEMENTS:
         raise BadFileError(path, f"variable {name!r} has dimensions {dims.tolist()}; expected 2+ sizes >= 0, "
                                  f"at most {MAX_ELEMENTS} numbers")  # fmt: skip
     kind, real = parts[3]
     if kind not in MI_TYPES:
         raise BadFileError(path, f"variable {name!r} stores its numbers as data type {kind}, not a number type")
     dtype = np.dtype(order + MI_TYPES[kind])
-    count = int(np.prod(dims.astype(np.int64)))
+    count = math.prod(int(d) for d in dims)
     if len(real) != count * dtype.itemsize:
         raise BadFileError(path, f"variable {name!r} is {dims.tolist()} but holds {len(real)} bytes of {dtype}")
     values = np.frombuffer(real, dtype=dtype)  # (count,) column-major
