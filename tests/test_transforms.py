@@ -161,8 +161,13 @@ def test_an_image_header_declaring_too_many_pixels_is_refused_before_decoding(tm
     from winwin.data.transforms import MAX_IMAGE_PIXELS
     from winwin.errors import BadFileError
 
-    body = b"IHDR" + struct.pack(">IIBBBBB", 10_000, 10_000, 8, 2, 0, 0, 0)  # 100 Mpx RGB, no pixel data
-    png = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + body + struct.pack(">I", zlib.crc32(body))
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 10_000, 10_000, 8, 2, 0, 0, 0)  # 100 Mpx RGB, one row of pixel data
+    png = (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 30)) + chunk(b"IEND", b"")
+    )
     path = tmp_path / "huge.png"
     path.write_bytes(png)
     assert MAX_IMAGE_PIXELS < 10_000 * 10_000

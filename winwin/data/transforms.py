@@ -7,6 +7,7 @@ them); labels are int64 ``(H, W)`` train ids where ``IGNORE_INDEX`` (255) marks 
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,8 @@ def open_image(path: str | Path) -> Image.Image:
         raise BadFileError(path, f"is {size} bytes; an image file here is at most {MAX_IMAGE_FILE_BYTES} bytes")
     # Pillow decodes from memory: reading from a file, a damaged chunk length makes it ask for gigabytes.
     data = io.BytesIO(path.read_bytes())
-    with parser_errors(path, "not an image file Pillow can read"):
+    with parser_errors(path, "not an image file Pillow can read"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit follows
         image = Image.open(data)
     if image.width * image.height > MAX_IMAGE_PIXELS:
         image.close()
