@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadFileError
-from .flow_common import MAX_SIDE, open_binary, read_exact, size_problem
+from .flow_common import check_flow_to_write, open_binary, read_exact, size_problem
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 DATASET = "flow"
@@ -32,14 +32,7 @@ def write_flo5(path: str | Path, flow: np.ndarray) -> None:
 
     NaN marks an invalid pixel and is stored as given; +-inf is refused (Spring has no such marker).
     """
-    flow = np.asarray(flow)
-    if flow.ndim != 3 or flow.shape[2] != 2 or flow.shape[0] < 1 or flow.shape[1] < 1:
-        raise ValueError(f"expected a flow field of shape (H, W, 2) with H, W >= 1, got {tuple(flow.shape)}")
-    if not (np.issubdtype(flow.dtype, np.floating) or np.issubdtype(flow.dtype, np.integer)):
-        raise ValueError(f"expected a real-valued flow field (float32 is stored), got dtype {flow.dtype}")
-    h, w = flow.shape[:2]
-    if size_problem(w, h, ".flo5 flow") is not None:
-        raise ValueError(f"flow field {w}x{h} (WxH) is too large for a .flo5 file here: at most {MAX_SIDE} px a side")
+    flow = check_flow_to_write(flow, ".flo5")
     data = np.ascontiguousarray(flow, dtype=np.float32)  # (H, W, 2)
     if np.isinf(data).any():
         raise ValueError(f"expected finite flow or NaN (invalid), got {int(np.isinf(data).sum())} infinite values")

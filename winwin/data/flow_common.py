@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 from ..errors import BadFileError
 
 MAX_SIDE = 1 << 15  # px; a larger side is a corrupt header, not a flow field
@@ -53,3 +55,17 @@ def read_exact(f: BinaryIO, path: Path, offset: int, n: int) -> bytes:
     if len(data) != n:
         raise BadFileError(path, f"truncated while reading: expected {n} bytes at offset {offset}, got {len(data)}")
     return data
+
+
+def check_flow_to_write(flow: np.ndarray, fmt: str) -> np.ndarray:
+    """The (H, W, 2) real-valued flow a writer of ``fmt`` was given, as an array; ``ValueError`` saying what
+    was expected otherwise (a wrong shape or dtype, or a field too large for the readers to accept)."""
+    flow = np.asarray(flow)
+    if flow.ndim != 3 or flow.shape[2] != 2 or flow.shape[0] < 1 or flow.shape[1] < 1:
+        raise ValueError(f"expected a flow field of shape (H, W, 2) with H, W >= 1, got {tuple(flow.shape)}")
+    if not (np.issubdtype(flow.dtype, np.floating) or np.issubdtype(flow.dtype, np.integer)):
+        raise ValueError(f"expected a real-valued flow field (float32 is stored), got dtype {flow.dtype}")
+    h, w = flow.shape[:2]
+    if size_problem(w, h, fmt) is not None:
+        raise ValueError(f"flow field {w}x{h} (WxH) is too large for a {fmt} file here: at most {MAX_SIDE} px a side")
+    return flow

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import BadFileError
 from .flo5 import read_flo5, write_flo5
-from .flow_common import MAX_PIXELS, MAX_SIDE, size_problem
+from .flow_common import MAX_PIXELS, MAX_SIDE, check_flow_to_write, size_problem
 from .kitti_flow_png import read_kitti_flow, write_kitti_flow
 from .pfm import read_pfm, read_pfm_flow, write_pfm
 
@@ -56,14 +56,8 @@ UNKNOWN_FLOW = 1e9  # Middlebury: |u| or |v| above this marks a pixel without gr
 
 def write_flo(path: str | Path, flow: np.ndarray) -> None:
     """Write a float (H, W, 2) flow field (u, v) as a ``.flo`` file, atomically (no half-written file)."""
-    flow = np.asarray(flow)
-    if flow.ndim != 3 or flow.shape[2] != 2 or flow.shape[0] < 1 or flow.shape[1] < 1:
-        raise ValueError(f"expected a flow field of shape (H, W, 2) with H, W >= 1, got {tuple(flow.shape)}")
-    if not (np.issubdtype(flow.dtype, np.floating) or np.issubdtype(flow.dtype, np.integer)):
-        raise ValueError(f"expected a real-valued flow field (float32 is stored), got dtype {flow.dtype}")
+    flow = check_flow_to_write(flow, ".flo")
     h, w = flow.shape[:2]
-    if h > MAX_SIDE or w > MAX_SIDE or h * w > MAX_PIXELS:
-        raise ValueError(f"flow field {w}x{h} (WxH) is too large for a .flo file here: at most {MAX_SIDE} px a side")
     header = struct.pack("<fii", MAGIC, w, h)
     data = np.ascontiguousarray(flow, dtype="<f4")  # (H, W, 2) little-endian float32
 

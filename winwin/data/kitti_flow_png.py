@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadFileError
-from .flow_common import MAX_SIDE, open_binary, read_exact, size_problem
+from .flow_common import check_flow_to_write, open_binary, read_exact, size_problem
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HEAD_BYTES = 33  # signature (8) + IHDR chunk (4 length + 4 type + 13 data + 4 CRC)
@@ -55,14 +55,8 @@ def write_kitti_flow(path: str | Path, flow: np.ndarray, valid: np.ndarray | Non
     valid: (H, W) bool (or 0/1 integers); None = the pixels whose u and v are both finite. Valid pixels must
     be finite and within [FLOW_MIN, FLOW_MAX] after rounding to 1/64 px; invalid ones are stored as (2**15, 2**15, 0).
     """
-    flow = np.asarray(flow)
-    if flow.ndim != 3 or flow.shape[2] != 2 or flow.shape[0] < 1 or flow.shape[1] < 1:
-        raise ValueError(f"expected a flow field of shape (H, W, 2) with H, W >= 1, got {tuple(flow.shape)}")
-    if not (np.issubdtype(flow.dtype, np.floating) or np.issubdtype(flow.dtype, np.integer)):
-        raise ValueError(f"expected a real-valued flow field, got dtype {flow.dtype}")
+    flow = check_flow_to_write(flow, "KITTI flow PNG")
     h, w = flow.shape[:2]
-    if size_problem(w, h, "PNG header") is not None:
-        raise ValueError(f"flow field {w}x{h} (WxH) is too large for a flow PNG here: at most {MAX_SIDE} px a side")
     if valid is None:
         valid = np.isfinite(flow).all(axis=2)  # (H, W)
     else:
