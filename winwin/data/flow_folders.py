@@ -33,10 +33,9 @@ from torch.utils.data import Dataset
 
 from ..errors import BadFileError, InputError
 from .depth_folders import _spread
-from .depth_io import DECODE_ERRORS
 from .flow_augment import FlowArrays, FlowAugment, make_augment
 from .flow_io import UNKNOWN_FLOW, read_flo, read_flo5, read_kitti_flow, read_pfm_flow
-from .transforms import open_image, to_tensor_image
+from .transforms import decode_image, open_image, to_tensor_image
 
 FRAME1, FRAME2, FLOW = "first frame", "second frame", "flow"  # roles of a pair's files, for messages
 
@@ -53,19 +52,13 @@ class FlowItem:
 def read_rgb(path: Path) -> np.ndarray:
     """Image file -> uint8 (H, W, 3); a file that does not decode is a BadFileError."""
     with open_image(path) as im:
-        try:
-            return np.array(im.convert("RGB"))  # (H, W, 3)
-        except DECODE_ERRORS as e:
-            raise BadFileError(path, f"cannot be decoded as an image (truncated or damaged?): {e}") from None
+        return decode_image(path, im, "RGB")  # (H, W, 3)
 
 
 def read_mask(path: Path) -> np.ndarray:
     """A black / white mask PNG (Sintel's occlusions, invalid) -> bool (H, W), white = True."""
     with open_image(path) as im:
-        try:
-            return np.array(im.convert("L")) > 127  # (H, W)
-        except DECODE_ERRORS as e:
-            raise BadFileError(path, f"cannot be decoded as a mask image (truncated or damaged?): {e}") from None
+        return decode_image(path, im, "L") > 127  # (H, W)
 
 
 def image_hw(path: Path) -> tuple[int, int]:

@@ -75,7 +75,7 @@ def open_image(path: str | Path) -> Image.Image:
     return image
 
 
-def _decode(path: Path, im: Image.Image, mode: str | None) -> np.ndarray:
+def decode_image(path: Path, im: Image.Image, mode: str | None) -> np.ndarray:
     """Decode the pixels (converted to ``mode``), turning truncated or corrupt data into ``BadFileError``."""
     with parser_errors(path, "image data is truncated or corrupt"):
         if mode is not None and im.mode != mode:
@@ -88,7 +88,7 @@ def load_image(path: str | Path, size_hw: tuple[int, int] | None = None) -> torc
     A missing, truncated or non-image file raises ``BadFileError`` naming it."""
     path = Path(path)
     with open_image(path) as im:
-        rgb = _decode(path, im, "RGB")  # (H, W, 3) uint8
+        rgb = decode_image(path, im, "RGB")  # (H, W, 3) uint8
     if size_hw is not None and rgb.shape[:2] != tuple(size_hw):
         rgb = np.asarray(Image.fromarray(rgb).resize((size_hw[1], size_hw[0]), Image.Resampling.BILINEAR))
     return to_tensor_image(rgb)
@@ -104,7 +104,7 @@ def load_label(path: str | Path, size_hw: tuple[int, int] | None = None) -> torc
                 f"label maps must be single-channel images of train ids (mode L or P), got mode "
                 f"{im.mode!r}; colour-coded label images must first be converted to train ids",
             )
-        label = _decode(path, im, None)  # (H, W) uint8 / uint16 / int32
+        label = decode_image(path, im, None)  # (H, W) uint8 / uint16 / int32
     if size_hw is not None and label.shape != tuple(size_hw):
         label = np.asarray(Image.fromarray(label).resize((size_hw[1], size_hw[0]), Image.Resampling.NEAREST))
     return torch.from_numpy(label.astype(np.int64))
