@@ -76,7 +76,7 @@ def sweep_temperature(
     scores = [Score(task) for _ in temperatures]
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for raw in tqdm(loader, desc="sweep", disable=not progress, leave=False):
-        batch = prepare(task, raw, None, device)
+        batch = prepare(task, raw, None, device, extras=True)
         for t, score in zip(temperatures, scores):
             with autocast(device.type, bf16):
                 score.update(full_resolution(model, batch.inputs, t), batch)  # (B, K, H, W)

@@ -60,7 +60,7 @@ def evaluate(
     score = Score(task)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for raw in tqdm(loader, desc="eval", disable=not progress, leave=False):
-        batch = prepare(task, raw, None, device)  # the model pads to the patch size itself
+        batch = prepare(task, raw, None, device, extras=True)  # the model pads to the patch size itself
         with autocast(device.type, bf16):
             output = infer(model, task, batch.inputs, inference, temperature)  # (B, K, H, W)
         score.update(output, batch)

@@ -38,17 +38,18 @@ def _pad(x: torch.Tensor, pad_h: int, pad_w: int, value: float | bool = 0) -> to
     return F.pad(x, (0, pad_w, 0, pad_h), value=value)
 
 
-def prepare(task: Task, batch: dict, patch: int | None, device: torch.device | str) -> Batch:
+def prepare(task: Task, batch: dict, patch: int | None, device: torch.device | str, extras: bool = False) -> Batch:
     """The task's inputs / target / valid of a loader batch, padded to ``patch`` (None: as they are) and on
-    ``device``. Images are padded with zeros (the mean colour after normalisation), the mask with False."""
+    ``device``. Images are padded with zeros (the mean colour after normalisation), the mask with False.
+    ``extras``: also the task's metric extras (evaluation only; never in the training loop)."""
     inputs, target, valid = task.inputs(batch), task.target(batch), task.valid(batch)
     H, W = target.shape[-2:]
     pad_h, pad_w = (-H % patch, -W % patch) if patch else (0, 0)
     inputs = [_pad(x, pad_h, pad_w).to(device, non_blocking=True) for x in inputs]
     target = _pad(target, pad_h, pad_w).to(device, non_blocking=True)
     valid = _pad(valid, pad_h, pad_w, False).to(device, non_blocking=True)
-    extras = {k: v.to(device, non_blocking=True) for k, v in task.extras(batch).items()}
-    return Batch(inputs, target, valid, extras)
+    more = {k: v.to(device, non_blocking=True) for k, v in task.extras(batch).items()} if extras else {}
+    return Batch(inputs, target, valid, more)
 
 
 def supervised_pixels(
