@@ -23,7 +23,7 @@ class BadFileError(InputError):
 
 
 class parser_errors:  # noqa: N801 (used as a context manager, like contextlib's lower-case ones)
-    """``with parser_errors(path, "what it should be"):`` around a third-party parser (Pillow, h5py, scipy.io):
+    """``with parser_errors(path, "what it should be"):`` around a third-party parser (Pillow, h5py):
     whatever it raises on a damaged file becomes ``BadFileError`` naming the file. Our own ``InputError``
     passes through unchanged, and so does ``MemoryError`` (a huge allocation is a bug to see, not to hide)."""
 

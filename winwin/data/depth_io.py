@@ -11,8 +11,8 @@ NYUv2 split   splits.mat (MATLAB v5; a v7.3 / HDF5 re-save is accepted): trainNd
 
 Depth is float32 metres and an unknown depth is 0, never NaN (callers build the valid mask as depth > 0).
 Every reader checks the header (signature, mode, keys, shapes, dtypes) before reading pixels, and every
-problem with a file raises ``BadFileError`` whose message starts with the file's path. h5py and scipy are
-only imported when an NYUv2 .mat file is read.
+problem with a file raises ``BadFileError`` whose message starts with the file's path. h5py is only
+imported when an NYUv2 v7.3 .mat file is read; the v5 splits.mat goes through ``mat5`` (plain Python).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def write_depth_png(path: str | Path, depth_m: np.ndarray, scale: float) -> None
 
 # -- MATLAB files ---------------------------------------------------------------------------------------------
 def _import(module: str) -> ModuleType:
-    """h5py / scipy.io, imported on first use: only the NYUv2 .mat readers need them."""
+    """h5py, imported on first use: only the NYUv2 v7.3 .mat readers need it."""
     try:
         return importlib.import_module(module)
     except ImportError:
