@@ -35,6 +35,7 @@ from .depth_io import (
     read_depth_png,
     read_nyu_splits,
 )
+from .layout import require_dir, spread
 from .transforms import hflip, load_image, to_tensor_image
 
 IMAGE_SUFFIXES = (".png", ".jpg")
@@ -71,13 +72,6 @@ def _image_hw(path: Path) -> tuple[int, int]:
             return image.height, image.width
     except (*DECODE_ERRORS, Image.DecompressionBombError) as e:
         raise BadFileError(path, f"is not a readable image ({e})") from None
-
-
-def _spread(items: list, max_items: int | None) -> list:
-    """``max_items`` items spread evenly over the list (all of them if None or more than there are)."""
-    if max_items is None or max_items >= len(items):
-        return items
-    return [items[i * len(items) // max_items] for i in range(max_items)]
 
 
 # -- common dataset -------------------------------------------------------------------------------------------
@@ -119,13 +113,7 @@ class DepthDataset(Dataset):
         return {"image": image, "depth": depth, "index": index % n, "path": path}
 
     def _require_dir(self, folder: Path) -> None:
-        if folder.is_dir():
-            return
-        parent = folder.parent
-        found = sorted(p.name for p in parent.iterdir() if p.is_dir()) if parent.is_dir() else []
-        raise BadFileError(
-            folder, f"folder is missing (folders next to it: {found}); {self.name} expects the layout\n{self.layout}"
-        )
+        require_dir(folder, self.name, self.layout)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(split={self.split!r}, items={len(self)}, flip={self.flip})"
@@ -167,7 +155,7 @@ class NYUv2Labeled(DepthDataset):
             raise BadFileError(missing[0], f"is missing{also}; {self.name} expects the layout\n{self.layout}")
         self.mat = NYUv2Mat(mat_path)
         indices = read_nyu_splits(splits_path, len(self.mat))[NYU_SPLITS[split]]
-        self.indices: list[int] = _spread(indices.tolist(), max_items)
+        self.indices: list[int] = spread(indices.tolist(), max_items)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -191,7 +179,7 @@ class DepthPairs(DepthDataset):
         self.root = Path(root)
         if not self.root.is_dir():
             raise BadFileError(self.root, f"is not a folder; {self.name} expects the layout\n{self.layout}")
-        self.pairs: list[tuple[Path, Path]] = _spread(self._list_pairs(), max_items)
+        self.pairs: list[tuple[Path, Path]] = spread(self._list_pairs(), max_items)
         for image_path, depth_path in self.pairs:
             self._check_pair(image_path, depth_path)
 

@@ -32,9 +32,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import BadFileError, InputError
-from .depth_folders import _spread
 from .flow_augment import FlowArrays, FlowAugment, make_augment
 from .flow_io import UNKNOWN_FLOW, read_flo, read_flo5, read_kitti_flow, read_pfm_flow
+from .layout import require_dir, spread
 from .transforms import decode_image, open_image, to_tensor_image
 
 FRAME1, FRAME2, FLOW = "first frame", "second frame", "flow"  # roles of a pair's files, for messages
@@ -165,7 +165,7 @@ class FlowFolder(Dataset):
         items = self._list_items()
         if not items:
             raise BadFileError(self.root, f"holds no {split!r} pairs; {self.name} expects the layout\n{self.layout}")
-        self.items: list[FlowItem] = _spread(items, max_items)
+        self.items: list[FlowItem] = spread(items, max_items)
         for item in self.items:
             self._check_partners(item)
         self._check_sizes(self.items[0])
@@ -177,13 +177,7 @@ class FlowFolder(Dataset):
         raise NotImplementedError
 
     def _require_dir(self, folder: Path) -> None:
-        if folder.is_dir():
-            return
-        parent = folder.parent
-        found = sorted(p.name for p in parent.iterdir() if p.is_dir()) if parent.is_dir() else []
-        raise BadFileError(
-            folder, f"folder is missing (folders next to it: {found}); {self.name} expects the layout\n{self.layout}"
-        )
+        require_dir(folder, self.name, self.layout)
 
     def _none_found(self, folder: Path, what: str) -> BadFileError:
         return BadFileError(folder, f"holds no {what}; {self.name} expects the layout\n{self.layout}")

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from .layout import spread
 from .palette import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, RGB
 from .transforms import IGNORE_INDEX, hflip, load_image, load_label
 
@@ -61,8 +62,7 @@ class SegmentationFolder(Dataset):
         images = sorted(self._list_images(image_dir))
         if not images:
             raise FileNotFoundError(f"{self.name}: no images found in {image_dir}; expected the layout\n{self.layout}")
-        if max_items is not None and max_items < len(images):
-            images = [images[i * len(images) // max_items] for i in range(max_items)]
+        images = spread(images, max_items)
         self.pairs: list[tuple[Path, Path]] = [(im, self._label_path(im, image_dir, label_dir)) for im in images]
         for image_path, label_path in self.pairs:
             self._check_pair(image_path, label_path)
