@@ -176,3 +176,39 @@ def test_errors():
     with pytest.raises(ValueError, match="max_depth 1"):
         DepthMetric(min_depth=2.0, max_depth=1.0)
     assert m.compute()["images"] == 0  # failed updates leave the state untouched
+
+
+@pytest.mark.parametrize("median_scaling", [False, True])
+def test_merge_of_two_shards_equals_one_metric_over_all_images(median_scaling):
+    g = torch.Generator().manual_seed(2)
+    target = torch.rand(5, 6, 7, generator=g, dtype=torch.float64) * 9 + 0.5
+    pred = target * (torch.rand(5, 6, 7, generator=g, dtype=torch.float64) + 0.5)
+    valid = torch.rand(5, 6, 7, generator=g) < 0.7
+    valid[3] = False  # an image without a valid pixel: skipped, in shard B
+    whole, a, b = (DepthMetric(median_scaling=median_scaling) for _ in range(3))
+    whole.update(pred, target, valid)
+    a.update(pred[:2], target[:2], valid[:2])
+    b.update(pred[2:], target[2:], valid[2:])
+    before = b.compute()
+    a.merge(b)
+    merged, expected = a.compute(), whole.compute()
+    assert (merged["images"], merged["skipped"]) == (expected["images"], expected["skipped"]) == (4, 1)
+    for name in ("abs_rel", "sq_rel", "rmse", "rmse_log", "d1", "d2", "d3"):
+        assert math.isclose(merged[name], expected[name], rel_tol=1e-12), name
+    assert b.compute() == before
+
+
+def test_merge_of_empty_metrics_stays_nan():
+    a = DepthMetric()
+    a.merge(DepthMetric())
+    r = a.compute()
+    assert math.isnan(r["abs_rel"]) and (r["images"], r["skipped"]) == (0, 0)
+
+
+def test_merge_refuses_incompatible_metrics():
+    with pytest.raises(ValueError, match="max_depth: 10.0 and 80.0"):
+        DepthMetric().merge(DepthMetric(max_depth=80.0))
+    with pytest.raises(ValueError, match="eigen_crop: False and True"):
+        DepthMetric().merge(DepthMetric(eigen_crop=True))
+    with pytest.raises(ValueError, match="cannot merge a str into a DepthMetric"):
+        DepthMetric().merge("abs_rel")

@@ -182,3 +182,48 @@ def test_shape_errors():
     with pytest.raises(ValueError, match="gt_scale must be an integer >= 1"):
         FlowMetric(gt_scale=0)
     assert m.compute()["count"] == 0  # nothing was accumulated by the failed updates
+
+
+def _random_flow(n: int, size: tuple[int, int], seed: int, gt_scale: int = 1):
+    """pred (n, 2, H, W), target (n, 2, sH, sW) with speeds in every bin, valid (n, sH, sW) with some holes and
+    the last image without a valid pixel."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = size
+    s = gt_scale
+    pred = torch.randn(n, 2, h, w, generator=g, dtype=torch.float64) * 20
+    target = pred.repeat_interleave(s, 2).repeat_interleave(s, 3)
+    target = target + torch.randn(target.shape, generator=g, dtype=torch.float64) * 4
+    valid = torch.rand(n, h * s, w * s, generator=g) < 0.7
+    valid[-1] = False
+    return pred, target, valid
+
+
+def _assert_same(result: dict, expected: dict) -> None:
+    assert result.keys() == expected.keys()
+    for key, value in expected.items():
+        if isinstance(value, float):
+            same = (math.isnan(value) and math.isnan(result[key])) or math.isclose(result[key], value, rel_tol=1e-12)
+            assert same, (key, result[key], value)
+        else:
+            assert result[key] == value, key
+
+
+@pytest.mark.parametrize("gt_scale", [1, 2])
+@pytest.mark.parametrize("per_image", [False, True])
+def test_merge_of_two_shards_equals_one_metric_over_all_images(per_image, gt_scale):
+    pred, target, valid = _random_flow(5, (6, 7), seed=3, gt_scale=gt_scale)
+    whole, a, b = (FlowMetric(per_image, gt_scale) for _ in range(3))
+    whole.update(pred, target, valid)
+    a.update(pred[:2], target[:2], valid[:2])
+    b.update(pred[2:], target[2:], valid[2:])
+    before = b.compute()
+    a.merge(b)
+    _assert_same(a.compute(), whole.compute())
+    _assert_same(b.compute(), before)
+
+
+def test_merge_refuses_incompatible_metrics():
+    with pytest.raises(ValueError, match="per_image: False and True"):
+        FlowMetric().merge(FlowMetric(per_image=True))
+    with pytest.raises(ValueError, match="gt_scale: 1 and 2"):
+        FlowMetric().merge(FlowMetric(gt_scale=2))

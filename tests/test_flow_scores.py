@@ -3,10 +3,13 @@ and the tables ``winwin eval`` prints."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from winwin.tasks.flow import FlowTask
+from winwin.tasks.flow.metric import FlowMetric
 from winwin.tasks.flow.scores import FlowScores
 
 
@@ -48,3 +51,53 @@ def test_without_extras_only_the_plain_table():
 def test_the_task_passes_the_extras_it_finds():
     batch = {"flow": torch.zeros(1, 2, 2, 2), "occluded": torch.zeros(1, 2, 2, dtype=torch.bool), "index": 0}
     assert set(FlowTask().extras(batch)) == {"occluded"}
+
+
+def _assert_same(result: dict, expected: dict) -> None:
+    assert result.keys() == expected.keys()
+    for key, value in expected.items():
+        if isinstance(value, float):
+            same = (math.isnan(value) and math.isnan(result[key])) or math.isclose(result[key], value, rel_tol=1e-12)
+            assert same, (key, result[key], value)
+        else:
+            assert result[key] == value, key
+
+
+@pytest.mark.parametrize("per_image", [False, True])
+def test_merge_of_two_shards_equals_one_score_over_all_images(per_image):
+    g = torch.Generator().manual_seed(4)
+    pred = torch.randn(5, 2, 4, 6, generator=g, dtype=torch.float64) * 20
+    target = pred + torch.randn(5, 2, 4, 6, generator=g, dtype=torch.float64) * 4
+    valid = torch.rand(5, 4, 6, generator=g) < 0.8
+    occluded = torch.rand(5, 4, 6, generator=g) < 0.3
+    flow_2x = target.repeat_interleave(2, 2).repeat_interleave(2, 3)
+    flow_2x = flow_2x + torch.randn(flow_2x.shape, generator=g, dtype=torch.float64)
+    valid_2x = torch.rand(5, 8, 12, generator=g) < 0.6
+    every = {"occluded": occluded, "flow_2x": flow_2x, "valid_2x": valid_2x}
+    # Extras only on images 2-4 (shard B), so that merging copies the variants A lacks.
+    extras = {k: v[2:] for k, v in every.items()}
+    whole, a, b = (FlowScores(per_image) for _ in range(3))
+    whole.update(pred[:2], target[:2], valid[:2])
+    whole.update(pred[2:], target[2:], valid[2:], extras)
+    a.update(pred[:2], target[:2], valid[:2])
+    b.update(pred[2:], target[2:], valid[2:], extras)
+    before = b.compute()
+    a.merge(b)
+    _assert_same(a.compute(), whole.compute())
+    assert "epe_matched" in a.compute() and "2x_epe" in a.compute()
+    assert a.spring is not b.spring and a.matched is not b.matched  # copies, not shared
+    a.update(pred[2:], target[2:], valid[2:], extras)  # A goes on; B must not change
+    _assert_same(b.compute(), before)
+    # Both with every variant: they add.
+    c, whole = FlowScores(per_image), FlowScores(per_image)
+    c.update(pred[:2], target[:2], valid[:2], {k: v[:2] for k, v in every.items()})
+    c.merge(b)
+    whole.update(pred, target, valid, every)
+    _assert_same(c.compute(), whole.compute())
+
+
+def test_merge_refuses_incompatible_scores():
+    with pytest.raises(ValueError, match="per_image: False and True"):
+        FlowScores().merge(FlowScores(per_image=True))
+    with pytest.raises(ValueError, match="cannot merge a FlowMetric into a FlowScores"):
+        FlowScores().merge(FlowMetric())

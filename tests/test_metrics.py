@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from winwin.metrics import SegmentationMetric
+from winwin.metrics import FlowMetric, SegmentationMetric
 
 
 def test_miou_hand_computed():
@@ -49,3 +49,32 @@ def test_errors():
         m.update(torch.zeros(2, 3), torch.zeros(3, 2))
     with pytest.raises(ValueError, match="outside"):
         m.update(torch.zeros(4), torch.tensor([0, 1, 5, 255]))
+
+
+def test_merge_of_two_shards_equals_one_metric_over_all_images():
+    g = torch.Generator().manual_seed(1)
+    target = torch.randint(0, 5, (5, 6, 7), generator=g)
+    target[torch.rand(5, 6, 7, generator=g) < 0.2] = 255
+    pred = torch.randint(0, 5, (5, 6, 7), generator=g)
+    valid = torch.rand(5, 6, 7, generator=g) < 0.8
+    whole, a, b = SegmentationMetric(5), SegmentationMetric(5), SegmentationMetric(5)
+    whole.update(pred, target, valid)
+    a.update(pred[:2], target[:2], valid[:2])
+    b.update(pred[2:], target[2:], valid[2:])
+    before = b.confusion.clone()
+    a.merge(b)
+    assert torch.equal(a.confusion, whole.confusion) and torch.equal(b.confusion, before)
+    merged, expected = a.compute(), whole.compute()
+    assert merged["pixels"] == expected["pixels"]
+    for key in ("miou", "iou", "pixel_acc", "mean_acc"):
+        x, y = torch.tensor(merged[key], dtype=torch.float64), torch.tensor(expected[key], dtype=torch.float64)
+        assert torch.allclose(x, y, rtol=1e-12, atol=0, equal_nan=True), key
+
+
+def test_merge_refuses_incompatible_metrics():
+    with pytest.raises(ValueError, match="num_classes: 3 and 4"):
+        SegmentationMetric(3).merge(SegmentationMetric(4))
+    with pytest.raises(ValueError, match="ignore_index: 255 and 0"):
+        SegmentationMetric(3).merge(SegmentationMetric(3, ignore_index=0))
+    with pytest.raises(ValueError, match="cannot merge a FlowMetric into a SegmentationMetric"):
+        SegmentationMetric(3).merge(FlowMetric())

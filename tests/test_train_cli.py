@@ -32,9 +32,12 @@ def test_run_folder_contents(run_dir):
         "report.png",
         "checkpoints/last.safetensors",
         "checkpoints/last.json",
-        "checkpoints/last.optim.pt",
+        "checkpoints/step-00000003/model.optim.pt",
+        "checkpoints/step-00000003/state.json",
+        "scalars.csv",
     ):
         assert (run_dir / name).is_file(), name
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["train"]["steps"] == 3 and saved["model"]["embed_dim"] == 32
     metrics = json.loads((run_dir / "eval.json").read_text())

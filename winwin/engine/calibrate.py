@@ -26,7 +26,7 @@ from .evaluate import Score
 from .optim import lr_at, set_lr
 from .runtime import autocast
 from .step import batch_loss, prepare
-from .train import endless
+from .stream import endless
 
 DEFAULT_SWEEP = "0.5:1.5:0.05"
 

@@ -42,9 +42,14 @@ class TrainConfig:
     num_workers: int = 0
     log_every: int = 50
     ckpt_every: int = 500
+    keep_checkpoints: int = 2  # step checkpoints kept (the newest complete one and those before it)
     eval_every: int = 0  # 0 = only at the end
     eval_batch_size: int = 4
-    resume: bool = False  # continue the run folder's last checkpoint
+    # continue the run folder's newest good checkpoint: weights, optimiser, step, data position and every
+    # random stream (derived from seed and step), so the resumed run equals the uninterrupted one
+    resume: bool = False
+    deterministic: bool = False  # torch.use_deterministic_algorithms (bit-exact resume on GPUs; slower)
+    compile: bool = False  # torch.compile the training forward (the first steps pay the compile time)
     # start from pretrained weights: a CroCo / CroCo v2 .pth (the encoder; a binocular model also its decoder)
     init: str | None = None
 
@@ -218,6 +223,11 @@ def validate(cfg: ExperimentConfig) -> None:
     t, o = cfg.train, cfg.optim
     if t.steps < 1 or t.batch_size < 1:
         raise ConfigError(f"train.steps and train.batch_size must be >= 1, got {t.steps} and {t.batch_size}")
+    for key in ("log_every", "ckpt_every", "keep_checkpoints"):
+        if getattr(t, key) < 1:
+            raise ConfigError(f"train.{key} must be >= 1, got {getattr(t, key)}")
+    if t.eval_every < 0 or t.num_workers < 0:
+        raise ConfigError(f"train.eval_every and train.num_workers must be >= 0, got {t.eval_every}, {t.num_workers}")
     if t.precision not in ("fp32", "bf16"):
         raise ConfigError(f"train.precision must be fp32 or bf16, got {t.precision!r}")
     if o.lr <= 0 or o.min_lr < 0 or o.min_lr > o.lr:

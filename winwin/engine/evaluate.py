@@ -34,6 +34,15 @@ class Score:
         self.task.update_metric(self.metric, self.task.predict(output), batch.target, batch.valid, batch.extras)
         self.images += batch.size
 
+    def merge(self, other: Score) -> None:
+        """Add ``other``'s loss, counts and metric (another shard of the dataset) to these; ``other`` is unchanged."""
+        if not isinstance(other, Score):
+            raise ValueError(f"cannot merge a {type(other).__name__} into a Score")
+        self.metric.merge(other.metric)
+        self.loss_sum += other.loss_sum
+        self.pixels += other.pixels
+        self.images += other.images
+
     def compute(self) -> dict:
         result = self.metric.compute()
         result["loss"] = self.loss_sum / max(self.pixels, 1)
@@ -42,6 +51,30 @@ class Score:
 
 
 @torch.no_grad()
+def score_dataset(
+    task: Task,
+    model: nn.Module,
+    dataset: Dataset,
+    device: torch.device | str = "cpu",
+    batch_size: int = 1,
+    temperature: float | None = None,
+    bf16: bool = False,
+    progress: bool = True,
+    inference: InferenceSpec | None = None,
+) -> Score:
+    """The accumulated ``Score`` of full-image predictions over ``dataset`` (mergeable with the scores of
+    other shares of a dataset); ``evaluate`` computes its metrics."""
+    device = torch.device(device)
+    score = Score(task)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    for raw in tqdm(loader, desc="eval", disable=not progress, leave=False):
+        batch = prepare(task, raw, None, device, extras=True)  # the model pads to the patch size itself
+        with autocast(device.type, bf16):
+            output = infer(model, task, batch.inputs, inference, temperature)  # (B, K, H, W)
+        score.update(output, batch)
+    return score
+
+
 def evaluate(
     task: Task,
     model: nn.Module,
@@ -56,12 +89,4 @@ def evaluate(
     """The task's metrics and mean loss of full-image predictions over ``dataset``. ``temperature``
     overrides the model's own (shared or per-head) attention temperature; ``inference`` picks the test-time
     strategy (None: the full image in one pass)."""
-    device = torch.device(device)
-    score = Score(task)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    for raw in tqdm(loader, desc="eval", disable=not progress, leave=False):
-        batch = prepare(task, raw, None, device, extras=True)  # the model pads to the patch size itself
-        with autocast(device.type, bf16):
-            output = infer(model, task, batch.inputs, inference, temperature)  # (B, K, H, W)
-        score.update(output, batch)
-    return score.compute()
+    return score_dataset(task, model, dataset, device, batch_size, temperature, bf16, progress, inference).compute()

@@ -57,6 +57,7 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 
 def clip_gradients(model: nn.Module, max_norm: float) -> float:
-    if max_norm <= 0:
-        return float("nan")
-    return float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+    """Clip the gradients' global norm to ``max_norm`` (<= 0: no clipping) and return the norm before
+    clipping (always measured: a non-finite norm is how the engine detects a diverged step)."""
+    limit = max_norm if max_norm > 0 else math.inf
+    return float(torch.nn.utils.clip_grad_norm_(model.parameters(), limit))

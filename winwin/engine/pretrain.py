@@ -8,7 +8,6 @@ tokens, as CroCo), frame 2 all of them; the loss is the MSE of the masked patche
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -24,8 +23,10 @@ from ..tasks import build_task
 from ..windows import sample_windows
 from .config import ConfigError, ExperimentConfig, dump_config
 from .optim import clip_gradients, lr_at, set_lr
+from .run_log import RunLog
 from .runtime import resolve_device, setup_runtime
-from .train import build_split, endless, make_run_dir
+from .stream import endless
+from .train import build_split, make_run_dir
 
 
 def pretrain(cfg: ExperimentConfig, mask_ratio: float = 0.9, progress: bool = True) -> Path:
@@ -69,28 +70,28 @@ def pretrain(cfg: ExperimentConfig, mask_ratio: float = 0.9, progress: bool = Tr
     bar = tqdm(range(t.steps), desc=f"{cfg.name} (cross-view completion)", disable=not progress, dynamic_ncols=True)
     tic, loss_avg = time.perf_counter(), None
     model.train()
-    for step in bar:
-        img1, img2 = (x.to(device) for x in task.inputs(next(batches)))
-        visible = sample_windows(grid, keep, (1, 1), img1.shape[0], gen, balance=False).to(device)
-        lr = lr_at(step, t.steps, o.lr, o.warmup_steps, o.min_lr)
-        set_lr(optimizer, lr)
-        loss = model.loss(img1, img2, visible)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {float(loss)} at step {step}; lower optim.lr")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        clip_gradients(model, o.clip_grad)
-        optimizer.step()
-        loss_avg = loss.item() if loss_avg is None else 0.9 * loss_avg + 0.1 * loss.item()
-        done = step + 1
-        if done % t.log_every == 0 or done == t.steps:
-            record = {"step": done, "loss": loss_avg, "lr": lr, "s_per_step": (time.perf_counter() - tic) / t.log_every}
-            with (run_dir / "log.jsonl").open("a") as f:
-                f.write(json.dumps(record) + "\n")
-            bar.set_postfix(loss=f"{loss_avg:.3f}")
-            tic = time.perf_counter()
-        if done % t.ckpt_every == 0 or done == t.steps:
-            save_croco(out, model, cfg.model)
+    with RunLog(run_dir) as log:
+        for step in bar:
+            img1, img2 = (x.to(device) for x in task.inputs(next(batches)))
+            visible = sample_windows(grid, keep, (1, 1), img1.shape[0], gen, balance=False).to(device)
+            lr = lr_at(step, t.steps, o.lr, o.warmup_steps, o.min_lr)
+            set_lr(optimizer, lr)
+            loss = model.loss(img1, img2, visible)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss is {float(loss)} at step {step}; lower optim.lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            clip_gradients(model, o.clip_grad)
+            optimizer.step()
+            loss_avg = loss.item() if loss_avg is None else 0.9 * loss_avg + 0.1 * loss.item()
+            done = step + 1
+            if done % t.log_every == 0 or done == t.steps:
+                s_per_step = (time.perf_counter() - tic) / t.log_every
+                log.record(done, {"loss": loss_avg, "lr": lr, "s_per_step": s_per_step})
+                bar.set_postfix(loss=f"{loss_avg:.3f}")
+                tic = time.perf_counter()
+            if done % t.ckpt_every == 0 or done == t.steps:
+                save_croco(out, model, cfg.model)
     bar.close()
     print(
         f"cross-view completion: loss {loss_avg:.4f} after {t.steps} steps -> {out} (start a run with train.init={out})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from contextlib import AbstractContextManager, nullcontext
 
@@ -23,7 +24,12 @@ def autocast(device_type: str, bf16: bool) -> AbstractContextManager:
     return torch.autocast(device_type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
-def setup_runtime(seed: int, threads: int = 0) -> None:
+def setup_runtime(seed: int, threads: int = 0, deterministic: bool = False) -> None:
+    if deterministic:
+        # cuBLAS needs a fixed workspace for deterministic results; set before its first use
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
     if threads > 0:
         torch.set_num_threads(threads)
     random.seed(seed)

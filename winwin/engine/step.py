@@ -68,8 +68,10 @@ def supervised_pixels(
     return out, target, valid
 
 
-def batch_loss(task: Task, model: nn.Module, batch: Batch, windows: Any = None) -> torch.Tensor:
+def batch_loss(
+    task: Task, model: nn.Module, batch: Batch, windows: Any = None, patch: int | None = None
+) -> torch.Tensor:
     """The task's loss of one batch: on the windows' pixels when ``windows`` is given, else on the full
-    image in one forward."""
+    image in one forward. ``patch``: the model's patch size, when ``model`` is a wrapper (DDP, compiled)."""
     output = model(*batch.inputs, windows=windows)  # per window (B, K, h*p, w*p), or (B, K, H, W)
-    return task.loss(*supervised_pixels(task, output, batch, windows, model.patch_size))
+    return task.loss(*supervised_pixels(task, output, batch, windows, patch or model.patch_size))

@@ -1,26 +1,45 @@
 """The training loop of every task: window batches (or crops, or full images), AdamW, warm-up + cosine,
-checkpoints, a final full-resolution evaluation and a short report in the run folder."""
+checkpoints, a final full-resolution evaluation and a short report in the run folder.
+
+One process or many under ``torchrun`` (data parallel: each process trains on its share of the global
+batch; only the main one writes files). The step is the whole state of the data order and the random
+streams (``stream``), so ``train.resume`` continues exactly where the newest good checkpoint left off."""
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from ..files import atomic_write_text
-from ..models import build_model, init_from_croco
 from ..tasks import Task, build_task
-from .checkpoint import load_checkpoint, load_optimizer_state, save_checkpoint
 from .config import ConfigError, ExperimentConfig, dump_config
-from .evaluate import evaluate
-from .optim import build_optimizer, clip_gradients, lr_at, set_lr
+from .distributed import (
+    Dist,
+    broadcast,
+    check_in_step,
+    gather_merged,
+    init_distributed,
+    mean_over_processes,
+    shutdown,
+    wrap,
+)
+from .evaluate import score_dataset
+from .optim import clip_gradients, lr_at, set_lr
 from .report import write_report
-from .runtime import autocast, resolve_device, setup_runtime
+from .resume import restore
+from .run_log import RunLog
+from .runtime import autocast, setup_runtime
 from .step import batch_loss, prepare
+from .stream import SeededSamples, StepBatches, seed_step, window_generator
+from .train_checkpoints import CheckpointStore
+
+STREAM = "winwin-stream-1"  # how data order and random streams derive from (seed, step); saved with each state
 
 
 def build_split(
@@ -73,112 +92,139 @@ def make_run_dir(cfg: ExperimentConfig) -> Path:
     return run_dir
 
 
-def endless(loader: DataLoader):
-    """Batches of ``loader``, epoch after epoch."""
-    while True:
-        yield from loader
+def start_run_dir(cfg: ExperimentConfig, d: Dist) -> Path:
+    """The run folder (chosen by the main process, shared with the others), with the merged config saved;
+    a resumed run whose config changed says what changed."""
+    run_dir = broadcast(make_run_dir(cfg) if d.main else None, d)
+    if d.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        text, saved = dump_config(cfg), run_dir / "config.yaml"
+        if cfg.train.resume and saved.exists() and saved.read_text() != text:
+            print(f"resuming {run_dir} with a config that differs from its config.yaml (now overwritten)")
+        atomic_write_text(saved, text)
+    return Path(run_dir)
+
+
+def train_loader(cfg: ExperimentConfig, train_set: Dataset, start: int, d: Dist, device: torch.device) -> DataLoader:
+    """This process's batches from step ``start`` to the end: (index, augmentation seed) per image from
+    ``StepBatches``, pinned memory and workers on GPUs."""
+    t = cfg.train
+    try:
+        batches = StepBatches(len(train_set), t.batch_size, t.seed, start, t.steps, d.rank, d.world)
+    except ValueError as e:
+        raise ConfigError(f"train.batch_size: {e}") from None
+    return DataLoader(
+        SeededSamples(train_set),
+        batch_sampler=batches,
+        num_workers=t.num_workers,
+        pin_memory=device.type == "cuda",
+    )
+
+
+def evaluate_processes(
+    task: Task, model, val_set: Dataset, device, d: Dist, batch_size: int, bf16: bool, progress: bool
+) -> dict | None:
+    """Full-resolution validation, each process scoring every ``world``-th image; the merged metrics on
+    the main process (None on the others)."""
+    share = Subset(val_set, range(d.rank, len(val_set), d.world)) if d.active else val_set
+    score = score_dataset(task, model, share, device, batch_size, bf16=bf16, progress=progress and d.main)
+    merged = gather_merged(score, d)
+    return None if merged is None else merged.compute()
 
 
 def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
+    """Train ``cfg`` in this process, or in this process's share when started by ``torchrun``."""
     t = cfg.train
-    setup_runtime(t.seed, t.threads)
-    device = resolve_device(t.device)
+    setup_runtime(t.seed, t.threads, t.deterministic)
+    d, device = init_distributed(t.device)
+    try:
+        return _train(cfg, d, device, progress and d.main)
+    finally:
+        shutdown(d)
+
+
+def _train(cfg: ExperimentConfig, d: Dist, device: torch.device, progress: bool) -> Path:
+    t, o = cfg.train, cfg.optim
     if t.precision == "bf16" and device.type != "cuda":
         raise ConfigError("train.precision=bf16 needs a CUDA device")
     task = build_task(cfg.task)
     train_set, val_set = build_datasets(task, cfg)
     grid = check_against_data(cfg, task, train_set)
+    say = print if d.main else (lambda _: None)
 
-    run_dir = make_run_dir(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
-    ckpt = run_dir / "checkpoints" / "last"
-    ckpt_extra = {"run": str(run_dir)}
-
-    model = build_model(cfg.model)
-    if t.init is not None and not t.resume:
-        parts = init_from_croco(model, t.init)
-        print(f"{' and '.join(parts)} from {t.init}")
-    model = model.to(device)
-    o = cfg.optim
-    optimizer = build_optimizer(model, o.lr, o.weight_decay, o.layer_decay, tuple(o.betas))
-    start = 0
-    if t.resume and ckpt.with_suffix(".json").exists():
-        model, info = load_checkpoint(ckpt, device)
-        optimizer = build_optimizer(model, o.lr, o.weight_decay, o.layer_decay, tuple(o.betas))
-        state = load_optimizer_state(ckpt)
-        if state is not None:
-            optimizer.load_state_dict(state)
-        start = int(info["step"])
-        print(f"resuming {run_dir} from step {start}")
-
-    loader_gen = torch.Generator().manual_seed(t.seed + start)
-    loader = DataLoader(
-        train_set,
-        batch_size=t.batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=t.num_workers,
-        generator=loader_gen,
-        persistent_workers=t.num_workers > 0,
-    )
-    if len(loader) == 0:
-        raise ConfigError(f"train.batch_size {t.batch_size} is larger than the training set ({len(train_set)} images)")
-    window_gen = torch.Generator().manual_seed(t.seed + 1 + start)
+    run_dir = start_run_dir(cfg, d)
+    store = CheckpointStore(run_dir / "checkpoints", keep=t.keep_checkpoints)
+    model, optimizer, state = restore(cfg, store, device, say)
+    start, patch = int(state["step"]), cfg.model.patch_size
+    loader = train_loader(cfg, train_set, start, d, device)
+    net = wrap(model, d, device)
+    if t.compile:
+        net = torch.compile(net)
     bf16 = t.precision == "bf16"
     mixed = autocast(device.type, bf16)
+    primary = task.metric().primary
+
+    def save(done: int) -> None:
+        prints = check_in_step(model, d)  # every process, at the same steps (a collective)
+        if d.main:
+            extra = {"run": str(run_dir), "rank_fingerprints": prints}
+            info = {"step": done, "loss_avg": loss_avg, "world_size": d.world, "seed": t.seed, "stream": STREAM}
+            store.save(done, model, optimizer, task, extra, info)
 
     model.train()
-    log_path = run_dir / "log.jsonl"
-    batches = endless(loader)
+    log = RunLog(run_dir, enabled=d.main, resume_step=start if t.resume else None)
     bar = tqdm(
         range(start, t.steps), initial=start, total=t.steps, desc=cfg.name, disable=not progress, dynamic_ncols=True
     )
-    tic, seen, loss_avg = time.perf_counter(), 0, None
-    primary = task.metric().primary
+    tic, seen, loss_avg = time.perf_counter(), 0, state.get("loss_avg")
+    batches = iter(loader)
     for step in bar:
-        batch = prepare(task, next(batches), cfg.model.patch_size, device)
-        windows = task.sample_windows(cfg.windows, grid, batch.target, batch.valid, window_gen)
+        seed_step(t.seed, step, d.rank)
+        batch = prepare(task, next(batches), patch, device)
+        gen = window_generator(t.seed, step)
+        windows = task.sample_windows(cfg.windows, grid, batch.target, batch.valid, gen, part=(d.rank, d.world))
         if windows is not None:
             windows = _to(windows, device)
         lr = lr_at(step, t.steps, o.lr, o.warmup_steps, o.min_lr)
         set_lr(optimizer, lr)
         with mixed:
-            loss = batch_loss(task, model, batch, windows)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {float(loss)} at step {step}; lower optim.lr or check the data")
+            loss = batch_loss(task, net, batch, windows, patch)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = clip_gradients(model, o.clip_grad)
+        loss.backward()  # under DDP, gradients are averaged over the processes here
+        grad_norm = clip_gradients(model, o.clip_grad)  # of the averaged gradients: the same on every process
+        loss_value = loss.item()
+        if not (math.isfinite(grad_norm) and math.isfinite(loss_value)):
+            raise FloatingPointError(
+                f"loss {loss_value}, gradient norm {grad_norm} at step {step}; lower optim.lr or check the data"
+            )
         optimizer.step()
 
-        seen += batch.size
-        loss_value = loss.item()
+        seen += batch.size * d.world
         loss_avg = loss_value if loss_avg is None else 0.9 * loss_avg + 0.1 * loss_value
         done = step + 1
         if done % t.log_every == 0 or done == t.steps:
             elapsed = time.perf_counter() - tic
-            record = {"step": done, "loss": loss_avg, "lr": lr, "grad_norm": grad_norm, "images_per_s": seen / elapsed}
-            bar.set_postfix(loss=f"{loss_avg:.3f}", img_s=f"{seen / elapsed:.1f}", lr=f"{lr:.2e}")
-            with log_path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            mean_loss = mean_over_processes({"loss": loss_avg}, d, device)["loss"]
+            record = {"loss": mean_loss, "lr": lr, "grad_norm": grad_norm, "images_per_s": seen / elapsed}
+            bar.set_postfix(loss=f"{mean_loss:.3f}", img_s=f"{seen / elapsed:.1f}", lr=f"{lr:.2e}")
+            log.record(done, record)
             tic, seen = time.perf_counter(), 0
-        if done % t.ckpt_every == 0 and done != t.steps:
-            save_checkpoint(ckpt, model, done, ckpt_extra, optimizer, task)
+        if done % t.ckpt_every == 0 or done == t.steps:
+            save(done)
         if t.eval_every and done % t.eval_every == 0 and done != t.steps:
-            metrics = evaluate(task, model, val_set, device, t.eval_batch_size, bf16=bf16, progress=False)
-            with log_path.open("a") as f:
-                f.write(
-                    json.dumps({"step": done, f"val_{primary}": metrics[primary], "val_loss": metrics["loss"]}) + "\n"
-                )
+            metrics = evaluate_processes(task, model, val_set, device, d, t.eval_batch_size, bf16, False)
+            if metrics is not None:
+                log.record(done, {f"val_{primary}": metrics[primary], "val_loss": metrics["loss"]})
     bar.close()
-    save_checkpoint(ckpt, model, t.steps, ckpt_extra, optimizer, task)
 
-    metrics = evaluate(task, model, val_set, device, t.eval_batch_size, bf16=bf16, progress=progress)
-    metrics["step"] = t.steps
-    atomic_write_text(run_dir / "eval.json", json.dumps(metrics, indent=2))
-    write_report(run_dir, cfg, task, model, val_set, metrics, grid, device)
-    print(f"full-resolution validation: {task.summary(metrics)} -> {run_dir}")
+    metrics = evaluate_processes(task, model, val_set, device, d, t.eval_batch_size, bf16, progress)
+    if d.main:
+        metrics["step"] = t.steps
+        atomic_write_text(run_dir / "eval.json", json.dumps(metrics, indent=2))
+        write_report(run_dir, cfg, task, model, val_set, metrics, grid, device)
+        log.image(t.steps, "report", run_dir / "report.png")
+        print(f"full-resolution validation: {task.summary(metrics)} -> {run_dir}")
+    log.close()
     return run_dir
 
 

@@ -52,6 +52,20 @@ class Metric(Protocol):
 
     def compute(self) -> dict: ...
 
+    def merge(self, other: Metric) -> None:
+        """Add ``other``'s state (another shard of the dataset) to this metric in place; ``other`` is unchanged."""
+
+
+def check_mergeable(metric: object, other: object, settings: tuple[str, ...]) -> None:
+    """For ``Metric.merge``: ValueError unless ``other`` is a metric of the same class with the same ``settings``."""
+    name = type(metric).__name__
+    if type(other) is not type(metric):
+        raise ValueError(f"cannot merge a {type(other).__name__} into a {name}")
+    for key in settings:
+        mine, theirs = getattr(metric, key), getattr(other, key)
+        if mine != theirs:
+            raise ValueError(f"cannot merge {name}s with different {key}: {mine!r} and {theirs!r}")
+
 
 @dataclass(frozen=True)
 class Panel:
@@ -152,10 +166,17 @@ class Task(ABC):
         target: torch.Tensor,
         valid: torch.Tensor,
         generator: torch.Generator | None,
+        part: tuple[int, int] = (0, 1),
     ) -> Any:
         """The windows one training batch keeps, or None for full-resolution training. A binocular task
-        returns a pair (it may use the target, e.g. flow-guided windows in the second frame)."""
-        return spec.sample(grid_hw, target.shape[0], generator)
+        returns a pair (it may use the target, e.g. flow-guided windows in the second frame).
+
+        ``part`` = (rank, world): in distributed training this batch is one of ``world`` equal shares of the
+        global batch; the windows are drawn for the global batch from ``generator`` (the same on every
+        process) and this share's rows kept (``Windows.part``)."""
+        rank, world = part
+        windows = spec.sample(grid_hw, target.shape[0] * world, generator)
+        return None if windows is None else windows.part(rank, world)
 
     def check_windows(self, spec: WindowSpec, grid_hw: tuple[int, int]) -> None:  # noqa: B027 (optional hook)
         """Raise ``InputError`` before any work when the task's own window settings (e.g. a second frame's)

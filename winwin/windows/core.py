@@ -49,6 +49,18 @@ class Windows:
     def to(self, device: torch.device | str) -> Windows:
         return Windows(self.boxes.to(device), self.index.to(device), self.pos.to(device), self.grid_hw, self.num_extra)
 
+    def part(self, rank: int, world: int) -> Windows:
+        """Rows ``rank * B / world`` to ``(rank + 1) * B / world``: one process's share of windows drawn for a
+        global batch of ``B`` rows (distributed training draws once for the global batch, so every process
+        keeps the same window sizes and the draw does not depend on how the batch is split)."""
+        B = self.batch_size
+        if world < 1 or not 0 <= rank < world or B % world:
+            raise ValueError(f"cannot take part {rank} of {world} of a batch of {B} rows (B must divide evenly)")
+        if world == 1:
+            return self
+        rows = slice(rank * B // world, (rank + 1) * B // world)
+        return Windows(self.boxes[rows], self.index[rows], self.pos[rows], self.grid_hw, self.num_extra)
+
     def split_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Tokens (B, T, C) in this order -> one feature map (B, C, h_i, w_i) per window (extras dropped)."""
         B, T, C = x.shape

@@ -12,6 +12,8 @@ import math
 
 import torch
 
+from ..base import check_mergeable
+
 # Order of the per-image rows summed in DepthMetric.sums.
 NAMES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "d1", "d2", "d3")
 
@@ -96,6 +98,13 @@ class DepthMetric:
         scored = int(has.sum())
         self.images += scored
         self.skipped += b - scored
+
+    def merge(self, other: DepthMetric) -> None:
+        """Add ``other``'s sums and counts (another shard of the dataset) to this metric's; ``other`` is unchanged."""
+        check_mergeable(self, other, ("min_depth", "max_depth", "eigen_crop", "median_scaling"))
+        self.sums += other.sums.to(self.sums.device)
+        self.images += other.images
+        self.skipped += other.skipped
 
     def compute(self) -> dict:
         """-> each of NAMES as a float (NaN when no image was scored), "images" scored, "skipped" (no valid pixel)."""

@@ -20,6 +20,8 @@ import math
 
 import torch
 
+from ..base import check_mergeable
+
 # Keys of FlowMetric.compute() that are means over pixels (dataset mode) or over images (per-image mode).
 NAMES = ("epe", "1px", "3px", "5px", "fl_all", "s0-10", "s10-40", "s40+")
 _THRESHOLDS = (1.0, 3.0, 5.0)  # px, for 1px / 3px / 5px (strictly greater counts as an outlier)
@@ -69,6 +71,13 @@ class FlowMetric:
         means, has = _means(rows)  # (B, len(NAMES)) each
         self.image_sums += torch.where(has, means, 0.0).sum(0).cpu()
         self.image_counts += has.sum(0).cpu()
+
+    def merge(self, other: FlowMetric) -> None:
+        """Add ``other``'s sums (another shard of the dataset) to this metric's; ``other`` is unchanged."""
+        check_mergeable(self, other, ("per_image", "gt_scale"))
+        for name in ("totals", "image_sums", "image_counts"):
+            mine = getattr(self, name)
+            mine += getattr(other, name).to(mine.device)
 
     def compute(self) -> dict:
         """-> each of NAMES as a float (NaN when nothing was scored, or a speed bin is empty) and "count", the

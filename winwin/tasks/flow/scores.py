@@ -11,8 +11,11 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
+from ..base import check_mergeable
 from .metric import NAMES, FlowMetric
 
 SPRING_PREFIX = "2x_"
@@ -54,6 +57,17 @@ class FlowScores:
             if self.spring is None:
                 self.spring = FlowMetric(self.per_image, gt_scale=2)
             self.spring.update(pred, extras["flow_2x"], extras.get("valid_2x"))
+
+    def merge(self, other: FlowScores) -> None:
+        """Add ``other``'s scores (another shard of the dataset) to these; a variant only ``other`` has is copied."""
+        check_mergeable(self, other, ("per_image",))
+        self.main.merge(other.main)
+        for name in ("matched", "unmatched", "spring"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine is None:
+                setattr(self, name, copy.deepcopy(theirs))
+            elif theirs is not None:
+                mine.merge(theirs)
 
     def compute(self) -> dict:
         out = self.main.compute()

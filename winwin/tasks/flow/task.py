@@ -104,17 +104,24 @@ class FlowTask(Task):
         target: torch.Tensor,
         valid: torch.Tensor,
         generator: torch.Generator | None,
+        part: tuple[int, int] = (0, 1),
     ) -> tuple[Windows, Windows] | None:
-        """(frame-1 windows, frame-2 windows), or None for full-resolution training."""
-        first = spec.sample(grid_hw, target.shape[0], generator)
+        """(frame-1 windows, frame-2 windows), or None for full-resolution training. ``part``: as in
+        ``Task.sample_windows``; frame 1's (and random frame-2) windows are drawn for the global batch, the
+        flow-guided frame-2 windows from this share's own flow (their noise then depends on the split)."""
+        rank, world = part
+        first = spec.sample(grid_hw, target.shape[0] * world, generator)
         if first is None:
             return None
+        first = first.part(rank, world)
         s = self.settings
         if s.frame2 == "same":
             return first, first
         sizes = [tuple(hw) for hw in s.frame2_sizes] if s.frame2_sizes is not None else first.sizes
         if s.frame2 == "random":
-            return first, sample_windows(grid_hw, len(sizes), sizes, target.shape[0], generator)
+            return first, sample_windows(grid_hw, len(sizes), sizes, target.shape[0] * world, generator).part(
+                rank, world
+            )
         patch = target.shape[-2] // grid_hw[0]
         # the sampler draws its noise from the CPU generator; binning a batch's flow there is cheap
         second = sample_flow_guided_windows(

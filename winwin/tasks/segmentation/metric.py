@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..base import check_mergeable
+
 
 class SegmentationMetric:
     """Confusion matrix over the whole dataset -> mIoU, per-class IoU, pixel and mean class accuracy.
@@ -44,6 +46,11 @@ class SegmentationMetric:
             raise ValueError(f"prediction holds labels outside [0, {self.num_classes})")
         k = self.num_classes
         self.confusion += torch.bincount(target * k + pred, minlength=k * k).reshape(k, k)
+
+    def merge(self, other: SegmentationMetric) -> None:
+        """Add ``other``'s confusion matrix (another shard of the dataset) to this one; ``other`` is unchanged."""
+        check_mergeable(self, other, ("num_classes", "ignore_index"))
+        self.confusion += other.confusion.to(self.confusion.device)
 
     def compute(self) -> dict:
         conf = self.confusion.to(torch.float64)
