@@ -42,9 +42,11 @@ def test_run_folder_contents(run_dir):
     assert saved["train"]["steps"] == 3 and saved["model"]["embed_dim"] == 32
     metrics = json.loads((run_dir / "eval.json").read_text())
     assert 0.0 <= metrics["miou"] <= 1.0 and metrics["images"] == 2
-    logs = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    logs = [r for r in records if "lr" in r]  # training records; then the final evaluation's
     assert [r["step"] for r in logs] == [1, 2, 3]
     assert all(np.isfinite(r["loss"]) for r in logs)
+    assert records[-1] == {"step": 3, "val_miou": metrics["miou"], "val_loss": metrics["loss"]}
     assert "mIoU" in (run_dir / "report.md").read_text()
     assert not list(run_dir.rglob("*.tmp"))  # atomic writes leave nothing behind
 
@@ -60,8 +62,9 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
     first = train(cfg, progress=False)
     cfg = load_config(None, TINY + [f"out_dir={tmp_path}", "name=r", "train.steps=4", "train.resume=true"])
     assert train(cfg, progress=False) == first
-    steps = [json.loads(line)["step"] for line in (first / "log.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4]
+    records = [json.loads(line) for line in (first / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "lr" in r] == [1, 2, 3, 4]
+    assert [r["step"] for r in records if "val_loss" in r] == [2, 4]  # the first run's final evaluation, then ours
 
 
 def test_checkpoint_round_trip_is_exact(tmp_path):

@@ -7,7 +7,9 @@ process, so the engine has a single code path."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +65,14 @@ def wrap(model: nn.Module, d: Dist, device: torch.device) -> nn.Module:
     if not d.active:
         return model
     ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+    ddp = nn.parallel.DistributedDataParallel
+    # the model's buffers (RoPE frequencies) are constants: no need to sync them before every forward
+    names = inspect.signature(ddp.__init__).parameters
+    sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in names else {"broadcast_buffers": False}
+    # A (C, 1, k, k) depthwise weight's gradient comes back with another (equivalent) stride for its size-1
+    # axis; DDP copies it into its bucket and warns about performance. Nothing to act on.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    return ddp(model, device_ids=ids, gradient_as_bucket_view=True, **sync)
 
 
 def broadcast(obj: Any, d: Dist) -> Any:

@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from ..files import atomic_write_text
 from ..tasks import Task, build_task
-from .config import ConfigError, ExperimentConfig, dump_config
+from .config import ConfigError, ExperimentConfig, dump_config, to_dict
 from .distributed import (
     Dist,
     broadcast,
@@ -98,11 +99,26 @@ def start_run_dir(cfg: ExperimentConfig, d: Dist) -> Path:
     run_dir = broadcast(make_run_dir(cfg) if d.main else None, d)
     if d.main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        text, saved = dump_config(cfg), run_dir / "config.yaml"
-        if cfg.train.resume and saved.exists() and saved.read_text() != text:
-            print(f"resuming {run_dir} with a config that differs from its config.yaml (now overwritten)")
-        atomic_write_text(saved, text)
+        saved = run_dir / "config.yaml"
+        if cfg.train.resume and saved.exists():
+            changed = _changed(yaml.safe_load(saved.read_text()), to_dict(cfg))
+            if changed:
+                print(f"resuming {run_dir} with settings that differ from its config.yaml: {', '.join(changed)}")
+        atomic_write_text(saved, dump_config(cfg))
     return Path(run_dir)
+
+
+def _changed(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts (``train.resume`` aside)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        name = f"{prefix}{key}"
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _changed(a, b, f"{name}.")
+        elif a != b and name != "train.resume":
+            out.append(f"{name} {a!r} -> {b!r}")
+    return out
 
 
 def train_loader(cfg: ExperimentConfig, train_set: Dataset, start: int, d: Dist, device: torch.device) -> DataLoader:
@@ -221,6 +237,7 @@ def _train(cfg: ExperimentConfig, d: Dist, device: torch.device, progress: bool)
     if d.main:
         metrics["step"] = t.steps
         atomic_write_text(run_dir / "eval.json", json.dumps(metrics, indent=2))
+        log.record(t.steps, {f"val_{primary}": metrics[primary], "val_loss": metrics["loss"]})
         write_report(run_dir, cfg, task, model, val_set, metrics, grid, device)
         log.image(t.steps, "report", run_dir / "report.png")
         print(f"full-resolution validation: {task.summary(metrics)} -> {run_dir}")

@@ -1,0 +1,95 @@
+"""Exact resume: a run killed with SIGKILL mid-training and resumed ends with the same weights, bit for bit,
+as the uninterrupted run; a damaged newest checkpoint is reported and the one before it used."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from winwin.engine.config import load_config
+from winwin.engine.train import train
+
+# flips (per-image augmentation seeds), random window sizes (budget mode), an evaluation every 4 steps
+SETUP = [
+    "model.arch=demo", "model.embed_dim=32", "model.num_heads=2", "model.depth=2", "model.head_width=8",
+    "model.drop_path=0.1", "task.num_classes=8", "windows.mode=budget", "windows.token_budget=8",
+    "windows.num_windows=2", "data.image_size=[64, 96]", "data.train_length=6", "data.val_length=2",
+    "data.flip=true", "train.batch_size=2", "train.log_every=1", "train.threads=1", "train.device=cpu",
+    "train.eval_every=4", "optim.warmup_steps=2", "optim.lr=0.001",
+]  # fmt: skip
+
+
+def _weights(run) -> dict[str, torch.Tensor]:
+    return load_file(run / "checkpoints" / "last.safetensors")
+
+
+def _assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs"
+
+
+def _steps(run) -> list[int]:
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    return [r["step"] for r in records if "lr" in r]  # training records (evaluation ones hold val_*)
+
+
+def test_a_run_killed_with_sigkill_resumes_bit_for_bit(tmp_path):
+    steps = ["train.steps=60", "train.ckpt_every=5"]
+    reference = train(load_config("configs/demo.yaml", [*SETUP, *steps, f"out_dir={tmp_path}", "name=ref"]), False)
+
+    cmd = [sys.executable, "-m", "winwin", "train", "configs/demo.yaml", *SETUP, *steps]
+    cmd += [f"out_dir={tmp_path}", "name=killed", "--quiet"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.PIPE)
+    run = tmp_path / "killed"
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "step-00000010").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint at step 10 after 120 s"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (run / "eval.json").exists()
+    killed_at = max(_steps(run))
+    assert 10 <= killed_at < 60
+
+    resumed = train(load_config("configs/demo.yaml", [*SETUP, *steps, f"out_dir={tmp_path}", "name=killed",
+                                                      "train.resume=true"]), False)  # fmt: skip
+    assert resumed == run
+    _assert_same_weights(_weights(reference), _weights(run))
+    assert _steps(run) == list(range(1, 61))  # each step logged once, the killed process's extra ones dropped
+    # the logged curves too (throughput aside): loss average, lr, gradient norm, evaluations
+    logs = [[json.loads(x) for x in (r / "log.jsonl").read_text().splitlines()] for r in (reference, run)]
+    for r in logs[0] + logs[1]:
+        r.pop("images_per_s", None)
+    assert logs[0] == logs[1]
+
+
+def test_a_truncated_checkpoint_is_reported_and_the_previous_one_used(tmp_path, capsys):
+    steps = ["train.steps=6", "train.ckpt_every=2", "train.keep_checkpoints=3"]
+    reference = train(load_config("configs/demo.yaml", [*SETUP, *steps, f"out_dir={tmp_path}", "name=ref"]), False)
+    run = train(load_config("configs/demo.yaml", [*SETUP, *steps, f"out_dir={tmp_path}", "name=cut"]), False)
+    newest = run / "checkpoints" / "step-00000006" / "model.safetensors"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    capsys.readouterr()
+    train(load_config("configs/demo.yaml", [*SETUP, *steps, f"out_dir={tmp_path}", "name=cut", "train.resume=true"]),
+          False)  # fmt: skip
+    out = capsys.readouterr().out
+    assert "step-00000006 is damaged" in out and "resuming from" in out and "step 4" in out
+    assert "differs" not in out  # the same config (train.resume aside)
+    _assert_same_weights(_weights(reference), _weights(run))
+
+
+@pytest.mark.parametrize("workers", [2])
+def test_loader_workers_do_not_change_the_run(tmp_path, workers):
+    steps = ["train.steps=4", "train.ckpt_every=4", "train.eval_every=0"]
+    plain = train(load_config("configs/demo.yaml", [*SETUP, *steps, f"out_dir={tmp_path}", "name=w0"]), False)
+    more = train(load_config("configs/demo.yaml", [*SETUP, *steps, f"out_dir={tmp_path}", "name=w",
+                                                   f"train.num_workers={workers}"]), False)  # fmt: skip
+    _assert_same_weights(_weights(plain), _weights(more))
