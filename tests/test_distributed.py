@@ -47,8 +47,11 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
         changed += not torch.equal(a[k], torch.zeros_like(a[k]))
     assert changed > 0
     # the logged loss is the mean over processes: the same as one process's over the global batch
-    for x, y in zip(*[[json.loads(s) for s in (r / "log.jsonl").read_text().splitlines()] for r in (one, two)]):
-        assert x["step"] == y["step"] and x["loss"] == pytest.approx(y["loss"], rel=1e-5)
+    logs = [[json.loads(s) for s in (r / "log.jsonl").read_text().splitlines()] for r in (one, two)]
+    assert [r["step"] for r in logs[0]] == [r["step"] for r in logs[1]] == [1, 2, 3, 3]  # 3 steps, the final eval
+    for x, y in zip(*logs):
+        for key in set(x) - {"images_per_s"}:
+            assert x[key] == pytest.approx(y[key], rel=1e-4), key
     # only the main process wrote files; the evaluation merged both shares (3 images: 2 + 1)
     assert json.loads((two / "eval.json").read_text())["images"] == 3
     assert not list(tmp_path.glob("two-*"))
