@@ -91,9 +91,13 @@ class SeededSamples(Dataset):
 
     def __getitem__(self, key: tuple[int, int]):
         index, seed = key
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        cpu = torch.default_generator  # only the CPU generator: the CUDA ones stay the step's
+        state = cpu.get_state()
+        cpu.manual_seed(seed)
+        try:
             return self.dataset[index]
+        finally:
+            cpu.set_state(state)
 
 
 def endless(loader: Iterable):
