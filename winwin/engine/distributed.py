@@ -118,7 +118,7 @@ def fingerprint(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def check_in_step(model: nn.Module, d: Dist) -> list[str]:
+def same_weights_everywhere(model: nn.Module, d: Dist) -> list[str]:
     """Every process's weight fingerprint; raises if the processes hold different weights (a broken
     data-parallel set-up would otherwise train silently apart)."""
     mine = fingerprint(model)

@@ -23,10 +23,10 @@ from .config import ConfigError, ExperimentConfig, dump_config, to_dict
 from .distributed import (
     Dist,
     broadcast,
-    check_in_step,
     gather_merged,
     init_distributed,
     mean_over_processes,
+    same_weights_everywhere,
     shutdown,
     wrap,
 )
@@ -181,67 +181,66 @@ def _train(cfg: ExperimentConfig, d: Dist, device: torch.device, progress: bool)
     primary = task.metric().primary
 
     def save(done: int) -> None:
-        prints = check_in_step(model, d)  # every process, at the same steps (a collective)
+        prints = same_weights_everywhere(model, d)  # every process, at the same steps (a collective)
         if d.main:
             extra = {"run": str(run_dir), "rank_fingerprints": prints}
             info = {"step": done, "loss_avg": loss_avg, "world_size": d.world, "seed": t.seed, "stream": STREAM}
             store.save(done, model, optimizer, task, extra, info)
 
     model.train()
-    log = RunLog(run_dir, enabled=d.main, resume_step=start if t.resume else None)
-    bar = tqdm(
-        range(start, t.steps), initial=start, total=t.steps, desc=cfg.name, disable=not progress, dynamic_ncols=True
-    )
-    tic, seen, loss_avg = time.perf_counter(), 0, state.get("loss_avg")
-    batches = iter(loader)
-    for step in bar:
-        seed_step(t.seed, step, d.rank)
-        batch = prepare(task, next(batches), patch, device)
-        gen = window_generator(t.seed, step)
-        windows = task.sample_windows(cfg.windows, grid, batch.target, batch.valid, gen, part=(d.rank, d.world))
-        if windows is not None:
-            windows = _to(windows, device)
-        lr = lr_at(step, t.steps, o.lr, o.warmup_steps, o.min_lr)
-        set_lr(optimizer, lr)
-        with mixed:
-            loss = batch_loss(task, net, batch, windows, patch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # under DDP, gradients are averaged over the processes here
-        grad_norm = clip_gradients(model, o.clip_grad)  # of the averaged gradients: the same on every process
-        loss_value = loss.item()
-        if not (math.isfinite(grad_norm) and math.isfinite(loss_value)):
-            raise FloatingPointError(
-                f"loss {loss_value}, gradient norm {grad_norm} at step {step}; lower optim.lr or check the data"
-            )
-        optimizer.step()
+    with RunLog(run_dir, enabled=d.main, resume_step=start if t.resume else None) as log:  # closed on errors too
+        bar = tqdm(
+            range(start, t.steps), initial=start, total=t.steps, desc=cfg.name, disable=not progress, dynamic_ncols=True
+        )
+        tic, seen, loss_avg = time.perf_counter(), 0, state.get("loss_avg")
+        batches = iter(loader)
+        for step in bar:
+            seed_step(t.seed, step, d.rank)
+            batch = prepare(task, next(batches), patch, device)
+            gen = window_generator(t.seed, step)
+            windows = task.sample_windows(cfg.windows, grid, batch.target, batch.valid, gen, part=(d.rank, d.world))
+            if windows is not None:
+                windows = _to(windows, device)
+            lr = lr_at(step, t.steps, o.lr, o.warmup_steps, o.min_lr)
+            set_lr(optimizer, lr)
+            with mixed:
+                loss = batch_loss(task, net, batch, windows, patch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # under DDP, gradients are averaged over the processes here
+            grad_norm = clip_gradients(model, o.clip_grad)  # of the averaged gradients: the same on every process
+            loss_value = loss.item()
+            if not (math.isfinite(grad_norm) and math.isfinite(loss_value)):
+                raise FloatingPointError(
+                    f"loss {loss_value}, gradient norm {grad_norm} at step {step}; lower optim.lr or check the data"
+                )
+            optimizer.step()
 
-        seen += batch.size * d.world
-        loss_avg = loss_value if loss_avg is None else 0.9 * loss_avg + 0.1 * loss_value
-        done = step + 1
-        if done % t.log_every == 0 or done == t.steps:
-            elapsed = time.perf_counter() - tic
-            mean_loss = mean_over_processes({"loss": loss_avg}, d, device)["loss"]
-            record = {"loss": mean_loss, "lr": lr, "grad_norm": grad_norm, "images_per_s": seen / elapsed}
-            bar.set_postfix(loss=f"{mean_loss:.3f}", img_s=f"{seen / elapsed:.1f}", lr=f"{lr:.2e}")
-            log.record(done, record)
-            tic, seen = time.perf_counter(), 0
-        if done % t.ckpt_every == 0 or done == t.steps:
-            save(done)
-        if t.eval_every and done % t.eval_every == 0 and done != t.steps:
-            metrics = evaluate_processes(task, model, val_set, device, d, t.eval_batch_size, bf16, False)
-            if metrics is not None:
-                log.record(done, {f"val_{primary}": metrics[primary], "val_loss": metrics["loss"]})
-    bar.close()
+            seen += batch.size * d.world
+            loss_avg = loss_value if loss_avg is None else 0.9 * loss_avg + 0.1 * loss_value
+            done = step + 1
+            if done % t.log_every == 0 or done == t.steps:
+                elapsed = time.perf_counter() - tic
+                mean_loss = mean_over_processes({"loss": loss_avg}, d, device)["loss"]
+                record = {"loss": mean_loss, "lr": lr, "grad_norm": grad_norm, "images_per_s": seen / elapsed}
+                bar.set_postfix(loss=f"{mean_loss:.3f}", img_s=f"{seen / elapsed:.1f}", lr=f"{lr:.2e}")
+                log.record(done, record)
+                tic, seen = time.perf_counter(), 0
+            if done % t.ckpt_every == 0 or done == t.steps:
+                save(done)
+            if t.eval_every and done % t.eval_every == 0 and done != t.steps:
+                metrics = evaluate_processes(task, model, val_set, device, d, t.eval_batch_size, bf16, False)
+                if metrics is not None:
+                    log.record(done, {f"val_{primary}": metrics[primary], "val_loss": metrics["loss"]})
+        bar.close()
 
-    metrics = evaluate_processes(task, model, val_set, device, d, t.eval_batch_size, bf16, progress)
-    if d.main:
-        metrics["step"] = t.steps
-        atomic_write_text(run_dir / "eval.json", json.dumps(metrics, indent=2))
-        log.record(t.steps, {f"val_{primary}": metrics[primary], "val_loss": metrics["loss"]})
-        write_report(run_dir, cfg, task, model, val_set, metrics, grid, device)
-        log.image(t.steps, "report", run_dir / "report.png")
-        print(f"full-resolution validation: {task.summary(metrics)} -> {run_dir}")
-    log.close()
+        metrics = evaluate_processes(task, model, val_set, device, d, t.eval_batch_size, bf16, progress)
+        if d.main:
+            metrics["step"] = t.steps
+            atomic_write_text(run_dir / "eval.json", json.dumps(metrics, indent=2))
+            log.record(t.steps, {f"val_{primary}": metrics[primary], "val_loss": metrics["loss"]})
+            write_report(run_dir, cfg, task, model, val_set, metrics, grid, device)
+            log.image(t.steps, "report", run_dir / "report.png")
+            print(f"full-resolution validation: {task.summary(metrics)} -> {run_dir}")
     return run_dir
 
 
