@@ -93,3 +93,14 @@ def test_loader_workers_do_not_change_the_run(tmp_path, workers):
     more = train(load_config("configs/demo.yaml", [*SETUP, *steps, f"out_dir={tmp_path}", "name=w",
                                                    f"train.num_workers={workers}"]), False)  # fmt: skip
     _assert_same_weights(_weights(plain), _weights(more))
+
+
+def test_evaluations_during_training_do_not_change_the_run(tmp_path):
+    steps = ["train.steps=4", "train.ckpt_every=4"]
+    quiet = train(
+        load_config("configs/demo.yaml", [*SETUP, *steps, "train.eval_every=0", f"out_dir={tmp_path}"]), False
+    )
+    watched = train(
+        load_config("configs/demo.yaml", [*SETUP, *steps, "train.eval_every=1", f"out_dir={tmp_path}"]), False
+    )
+    _assert_same_weights(_weights(quiet), _weights(watched))

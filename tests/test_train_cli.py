@@ -147,3 +147,11 @@ def test_a_checkpoint_from_before_tasks_still_loads(tmp_path):
     assert task.name == "segmentation" and task.settings.num_classes == 3 and task.info["classes"] == ["a", "b", "c"]
     x = torch.randn(1, 3, 32, 48)
     assert torch.equal(model.eval()(x), loaded.eval()(x))
+
+
+def test_overrides_may_follow_options(tmp_path):
+    argv = ["train", "configs/demo.yaml", "--quiet", *TINY, f"out_dir={tmp_path}", "name=late", "train.steps=1"]
+    assert main(argv) == 0
+    assert yaml.safe_load((tmp_path / "late" / "config.yaml").read_text())["train"]["steps"] == 1
+    with pytest.raises(SystemExit):
+        main(["train", "configs/demo.yaml", "--quiet", "--no-such-option"])

@@ -287,8 +287,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_override(word: str) -> bool:
+    return not word.startswith("-") and "=" in word
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # key=value overrides may come after options too (``train cfg.yaml --quiet train.steps=10``); argparse
+    # alone stops collecting a positional list at the first option
+    args, rest = parser.parse_known_args(argv)
+    if rest and isinstance(getattr(args, "overrides", None), list) and all(_is_override(r) for r in rest):
+        args.overrides = [*args.overrides, *rest]
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     from .errors import InputError
 
     try:
