@@ -40,20 +40,34 @@ def _steps(run) -> list[int]:
     return [r["step"] for r in records if "lr" in r]  # training records (evaluation ones hold val_*)
 
 
-def test_a_run_killed_with_sigkill_resumes_bit_for_bit(tmp_path):
-    steps = ["train.steps=60", "train.ckpt_every=5"]
-    reference = train(load_config("configs/demo.yaml", [*SETUP, *steps, f"out_dir={tmp_path}", "name=ref"]), False)
+LONG = ["train.steps=60", "train.ckpt_every=5"]
 
-    cmd = [sys.executable, "-m", "winwin", "train", "configs/demo.yaml", *SETUP, *steps]
-    cmd += [f"out_dir={tmp_path}", "name=killed", "--quiet"]
-    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.PIPE)
-    run = tmp_path / "killed"
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted 60-step run."""
+    out = tmp_path_factory.mktemp("ref")
+    return train(load_config("configs/demo.yaml", [*SETUP, *LONG, f"out_dir={out}", "name=ref"]), False)
+
+
+def _start_and_signal(out, name: str, signum: int, after: str) -> subprocess.Popen:
+    """``winwin train`` in a subprocess, sent ``signum`` once its checkpoint folder ``after`` exists."""
+    cmd = [sys.executable, "-m", "winwin", "train", "configs/demo.yaml", *SETUP, *LONG]
+    cmd += [f"out_dir={out}", f"name={name}", "--quiet"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not (run / "checkpoints" / "step-00000010").exists() and proc.poll() is None:
-        assert time.monotonic() < deadline, "no checkpoint at step 10 after 120 s"
+    while not (out / name / "checkpoints" / after).exists() and proc.poll() is None:
+        assert time.monotonic() < deadline, f"no checkpoint {after} after 120 s"
         time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
+    proc.send_signal(signum)
     proc.wait()
+    return proc
+
+
+def test_a_run_killed_with_sigkill_resumes_bit_for_bit(tmp_path, reference):
+    steps = LONG
+    proc = _start_and_signal(tmp_path, "killed", signal.SIGKILL, "step-00000010")
+    run = tmp_path / "killed"
     assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert not (run / "eval.json").exists()
     killed_at = max(_steps(run))
@@ -69,6 +83,20 @@ def test_a_run_killed_with_sigkill_resumes_bit_for_bit(tmp_path):
     for r in logs[0] + logs[1]:
         r.pop("images_per_s", None)
     assert logs[0] == logs[1]
+
+
+def test_sigterm_saves_a_checkpoint_and_stops_and_the_resumed_run_is_exact(tmp_path, reference):
+    proc = _start_and_signal(tmp_path, "stopped", signal.SIGTERM, "step-00000005")
+    run = tmp_path / "stopped"
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr.read()[-2000:]
+    message = proc.stderr.read()
+    assert "stopped: SIGTERM at step" in message and "train.resume=true" in message
+    stopped_at = int(message.split("SIGTERM at step ")[1].split(":")[0])
+    assert 5 <= stopped_at < 60 and (run / "checkpoints" / f"step-{stopped_at:08d}").is_dir()
+    assert max(_steps(run)) == stopped_at  # nothing trained past the saved step
+    train(load_config("configs/demo.yaml", [*SETUP, *LONG, f"out_dir={tmp_path}", "name=stopped",
+                                            "train.resume=true"]), False)  # fmt: skip
+    _assert_same_weights(_weights(reference), _weights(run))
 
 
 def test_a_truncated_checkpoint_is_reported_and_the_previous_one_used(tmp_path, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -300,13 +301,19 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = [*args.overrides, *rest]
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    from .errors import InputError
+    from .errors import InputError, Interrupted
 
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, one process says it
     try:
         args.func(args)
+    except Interrupted as e:  # a pre-emption notice, handled: the checkpoint is saved
+        if main_process:
+            print(f"stopped: {e}", file=sys.stderr)
+        return 128 + e.signum
     except (InputError, FileNotFoundError) as e:  # what the user gave is wrong: one line, no traceback
         message = str(e) if not isinstance(e, KeyError) else e.args[0]
-        print("error: " + " ".join(message.split()), file=sys.stderr)
+        if main_process:
+            print("error: " + " ".join(message.split()), file=sys.stderr)
         return 2
     return 0
 

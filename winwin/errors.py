@@ -37,3 +37,12 @@ class parser_errors:  # noqa: N801 (used as a context manager, like contextlib's
         if error is None or not isinstance(error, Exception) or isinstance(error, (InputError, MemoryError)):
             return False
         raise BadFileError(self.path, f"{self.what} ({type(error).__name__}: {error})") from None
+
+
+class Interrupted(Exception):
+    """Training stopped on a signal (a cluster's pre-emption notice) after saving a checkpoint at ``step``;
+    the command line exits with status 128 + the signal's number, as a shell does."""
+
+    def __init__(self, signum: int, step: int, message: str) -> None:
+        self.signum, self.step = signum, step
+        super().__init__(message)

@@ -8,14 +8,11 @@ streams (``stream``), so ``train.resume`` continues exactly where the newest goo
 from __future__ import annotations
 
 import json
-import math
-import time
 from pathlib import Path
 
 import torch
 import yaml
-from torch.utils.data import DataLoader, Dataset, Subset
-from tqdm import tqdm
+from torch.utils.data import DataLoader, Dataset
 
 from ..files import atomic_write_text
 from ..tasks import Task, build_task
@@ -23,21 +20,16 @@ from .config import ConfigError, ExperimentConfig, dump_config, to_dict
 from .distributed import (
     Dist,
     broadcast,
-    gather_merged,
     init_distributed,
-    mean_over_processes,
-    same_weights_everywhere,
     shutdown,
     wrap,
 )
-from .evaluate import score_dataset
-from .optim import clip_gradients, lr_at, set_lr
+from .loop import Loop
 from .report import write_report
 from .resume import restore
 from .run_log import RunLog
-from .runtime import autocast, setup_runtime
-from .step import batch_loss, prepare
-from .stream import SeededSamples, StepBatches, seed_step, window_generator
+from .runtime import setup_runtime
+from .stream import SeededSamples, StepBatches
 from .train_checkpoints import CheckpointStore
 
 STREAM = "winwin-stream-1"  # how data order and random streams derive from (seed, step); saved with each state
@@ -137,17 +129,6 @@ def train_loader(cfg: ExperimentConfig, train_set: Dataset, start: int, d: Dist,
     )
 
 
-def evaluate_processes(
-    task: Task, model, val_set: Dataset, device, d: Dist, batch_size: int, bf16: bool, progress: bool
-) -> dict | None:
-    """Full-resolution validation, each process scoring every ``world``-th image; the merged metrics on
-    the main process (None on the others)."""
-    share = Subset(val_set, range(d.rank, len(val_set), d.world)) if d.active else val_set
-    score = score_dataset(task, model, share, device, batch_size, bf16=bf16, progress=progress and d.main)
-    merged = gather_merged(score, d)
-    return None if merged is None else merged.compute()
-
-
 def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
     """Train ``cfg`` in this process, or in this process's share when started by ``torchrun``."""
     t = cfg.train
@@ -160,7 +141,7 @@ def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
 
 
 def _train(cfg: ExperimentConfig, d: Dist, device: torch.device, progress: bool) -> Path:
-    t, o = cfg.train, cfg.optim
+    t = cfg.train
     if t.precision == "bf16" and device.type != "cuda":
         raise ConfigError("train.precision=bf16 needs a CUDA device")
     task = build_task(cfg.task)
@@ -171,70 +152,17 @@ def _train(cfg: ExperimentConfig, d: Dist, device: torch.device, progress: bool)
     run_dir = start_run_dir(cfg, d)
     store = CheckpointStore(run_dir / "checkpoints", keep=t.keep_checkpoints)
     model, optimizer, state = restore(cfg, store, device, say)
-    start, patch = int(state["step"]), cfg.model.patch_size
+    start = int(state["step"])
     loader = train_loader(cfg, train_set, start, d, device)
     net = wrap(model, d, device)
     if t.compile:
         net = torch.compile(net)
-    bf16 = t.precision == "bf16"
-    mixed = autocast(device.type, bf16)
-    primary = task.metric().primary
-
-    def save(done: int) -> None:
-        prints = same_weights_everywhere(model, d)  # every process, at the same steps (a collective)
-        if d.main:
-            extra = {"run": str(run_dir), "rank_fingerprints": prints}
-            info = {"step": done, "loss_avg": loss_avg, "world_size": d.world, "seed": t.seed, "stream": STREAM}
-            store.save(done, model, optimizer, task, extra, info)
-
-    model.train()
+    loop = Loop(cfg, task, grid, model, net, optimizer, store, run_dir, val_set, d, device, state.get("loss_avg"))
     with RunLog(run_dir, enabled=d.main, resume_step=start if t.resume else None) as log:  # closed on errors too
-        bar = tqdm(
-            range(start, t.steps), initial=start, total=t.steps, desc=cfg.name, disable=not progress, dynamic_ncols=True
-        )
-        tic, seen, loss_avg = time.perf_counter(), 0, state.get("loss_avg")
-        batches = iter(loader)
-        for step in bar:
-            seed_step(t.seed, step, d.rank)
-            batch = prepare(task, next(batches), patch, device)
-            gen = window_generator(t.seed, step)
-            windows = task.sample_windows(cfg.windows, grid, batch.target, batch.valid, gen, part=(d.rank, d.world))
-            if windows is not None:
-                windows = _to(windows, device)
-            lr = lr_at(step, t.steps, o.lr, o.warmup_steps, o.min_lr)
-            set_lr(optimizer, lr)
-            with mixed:
-                loss = batch_loss(task, net, batch, windows, patch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # under DDP, gradients are averaged over the processes here
-            grad_norm = clip_gradients(model, o.clip_grad)  # of the averaged gradients: the same on every process
-            loss_value = loss.item()
-            if not (math.isfinite(grad_norm) and math.isfinite(loss_value)):
-                raise FloatingPointError(
-                    f"loss {loss_value}, gradient norm {grad_norm} at step {step}; lower optim.lr or check the data"
-                )
-            optimizer.step()
-
-            seen += batch.size * d.world
-            loss_avg = loss_value if loss_avg is None else 0.9 * loss_avg + 0.1 * loss_value
-            done = step + 1
-            if done % t.log_every == 0 or done == t.steps:
-                elapsed = time.perf_counter() - tic
-                mean_loss = mean_over_processes({"loss": loss_avg}, d, device)["loss"]
-                record = {"loss": mean_loss, "lr": lr, "grad_norm": grad_norm, "images_per_s": seen / elapsed}
-                bar.set_postfix(loss=f"{mean_loss:.3f}", img_s=f"{seen / elapsed:.1f}", lr=f"{lr:.2e}")
-                log.record(done, record)
-                tic, seen = time.perf_counter(), 0
-            if done % t.ckpt_every == 0 or done == t.steps:
-                save(done)
-            if t.eval_every and done % t.eval_every == 0 and done != t.steps:
-                metrics = evaluate_processes(task, model, val_set, device, d, t.eval_batch_size, bf16, False)
-                if metrics is not None:
-                    log.record(done, {f"val_{primary}": metrics[primary], "val_loss": metrics["loss"]})
-        bar.close()
-
-        metrics = evaluate_processes(task, model, val_set, device, d, t.eval_batch_size, bf16, progress)
+        loop.run(iter(loader), start, log, progress)
+        metrics = loop.evaluate(progress)
         if d.main:
+            primary = task.metric().primary
             metrics["step"] = t.steps
             atomic_write_text(run_dir / "eval.json", json.dumps(metrics, indent=2))
             log.record(t.steps, {f"val_{primary}": metrics[primary], "val_loss": metrics["loss"]})
@@ -242,10 +170,3 @@ def _train(cfg: ExperimentConfig, d: Dist, device: torch.device, progress: bool)
             log.image(t.steps, "report", run_dir / "report.png")
             print(f"full-resolution validation: {task.summary(metrics)} -> {run_dir}")
     return run_dir
-
-
-def _to(windows, device):
-    """Windows (or a pair of them, for a binocular task) on ``device``."""
-    if isinstance(windows, tuple):
-        return tuple(w.to(device) for w in windows)
-    return windows.to(device)
