@@ -153,6 +153,11 @@ def _train(cfg: ExperimentConfig, d: Dist, device: torch.device, progress: bool)
     store = CheckpointStore(run_dir / "checkpoints", keep=t.keep_checkpoints)
     model, optimizer, state = restore(cfg, store, device, say)
     start = int(state["step"])
+    if state.get("world_size", d.world) != d.world:
+        say(
+            f"the checkpoint was written by {state['world_size']} processes, this run has {d.world}: each step's "
+            "images and windows stay the same; per-process draws (drop-path, flow-guided noise) differ"
+        )
     loader = train_loader(cfg, train_set, start, d, device)
     net = wrap(model, d, device)
     if t.compile:
