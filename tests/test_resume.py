@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 from winwin.engine.config import load_config
 from winwin.engine.train import train
+from winwin.errors import BadFileError
 
 # flips (per-image augmentation seeds), random window sizes (budget mode), an evaluation every 4 steps
 SETUP = [
@@ -132,3 +133,14 @@ def test_evaluations_during_training_do_not_change_the_run(tmp_path):
         load_config("configs/demo.yaml", [*SETUP, *steps, "train.eval_every=1", f"out_dir={tmp_path}"]), False
     )
     _assert_same_weights(_weights(quiet), _weights(watched))
+
+
+def test_resume_refuses_when_every_checkpoint_is_damaged(tmp_path):
+    steps = ["train.steps=2", "train.ckpt_every=1", "train.eval_every=0"]
+    run = train(load_config("configs/demo.yaml", [*SETUP, *steps, f"out_dir={tmp_path}", "name=bad"]), False)
+    for folder in (run / "checkpoints").glob("step-*"):
+        (folder / "manifest.json").unlink()
+    with pytest.raises(BadFileError, match="every step checkpoint here is damaged"):
+        train(load_config("configs/demo.yaml", [*SETUP, *steps, f"out_dir={tmp_path}", "name=bad",
+                                                "train.resume=true"]), False)  # fmt: skip
+    assert (run / "log.jsonl").read_text()  # the logs were left alone

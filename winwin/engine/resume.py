@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import BadFileError
 from ..models import build_model, init_from_croco
 from .checkpoint import load_checkpoint, load_optimizer_state
 from .config import ExperimentConfig
@@ -30,6 +31,12 @@ def restore(
     the one before it used); without a usable checkpoint the run starts fresh, from ``train.init`` if set."""
     t = cfg.train
     found = store.latest(report=report) if t.resume else None
+    if found is None and t.resume and store.steps():
+        raise BadFileError(
+            store.folder,
+            "train.resume=true, but every step checkpoint here is damaged (see above); move them "
+            "away to train this run from the start",
+        )
     if found is None and t.resume:
         legacy = _legacy(store.folder / "last", cfg, device, report)
         if legacy is not None:

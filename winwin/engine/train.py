@@ -156,7 +156,7 @@ def _train(cfg: ExperimentConfig, d: Dist, device: torch.device, progress: bool)
     if state.get("world_size", d.world) != d.world:
         say(
             f"the checkpoint was written by {state['world_size']} processes, this run has {d.world}: each step's "
-            "images and windows stay the same; per-process draws (drop-path, flow-guided noise) differ"
+            "images and windows stay the same; per-process draws (drop-path, a task's own window noise) differ"
         )
     loader = train_loader(cfg, train_set, start, d, device)
     net = wrap(model, d, device)
