@@ -55,6 +55,7 @@ class BinocularModel(DenseModelBase):
                 torch.cat((w1.pos, w2.pos)),
                 w1.grid_hw,
                 w1.num_extra,
+                w1.hw,
             )
             enc, pos, _ = self.encoder(torch.cat((img1, img2)), both)  # (2B, N, E), (2B, N, 2)
             return enc[:B], pos[:B], enc[B:], pos[B:]

@@ -21,6 +21,9 @@ class Windows:
         pos: (B, T, 2) long, the (y, x) position of each kept token.
         grid_hw: (grid_h, grid_w) of the full token grid.
         num_extra: isolated tokens appended after the windows (Appendix C); no head, no loss.
+        hw: (height, width) of each window, shared by all rows, kept on the host: read from ``boxes`` once
+            when the record is made (where the windows are sampled, on the CPU), so that the model and the
+            loss never read a device tensor back to learn a window's size.
     """
 
     boxes: torch.Tensor
@@ -28,6 +31,11 @@ class Windows:
     pos: torch.Tensor
     grid_hw: tuple[int, int]
     num_extra: int = 0
+    hw: tuple[tuple[int, int], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.hw is None:
+            object.__setattr__(self, "hw", tuple((int(h), int(w)) for h, w in self.boxes[0, :, 2:].tolist()))
 
     @property
     def batch_size(self) -> int:
@@ -36,7 +44,7 @@ class Windows:
     @property
     def sizes(self) -> list[tuple[int, int]]:
         """(height, width) of each window, shared by all rows."""
-        return [(int(h), int(w)) for h, w in self.boxes[0, :, 2:].tolist()]
+        return list(self.hw)
 
     @property
     def num_window_tokens(self) -> int:
@@ -47,7 +55,22 @@ class Windows:
         return self.index.shape[1]
 
     def to(self, device: torch.device | str) -> Windows:
-        return Windows(self.boxes.to(device), self.index.to(device), self.pos.to(device), self.grid_hw, self.num_extra)
+        """On ``device``; from pinned memory the copies are asynchronous (``non_blocking``)."""
+        move = {"device": device, "non_blocking": True}
+        return Windows(
+            self.boxes.to(**move), self.index.to(**move), self.pos.to(**move), self.grid_hw, self.num_extra, self.hw
+        )
+
+    def pin_memory(self) -> Windows:
+        """In page-locked memory (what the DataLoader's ``pin_memory`` calls on a batch's custom types)."""
+        return Windows(
+            self.boxes.pin_memory(),
+            self.index.pin_memory(),
+            self.pos.pin_memory(),
+            self.grid_hw,
+            self.num_extra,
+            self.hw,
+        )
 
     def part(self, rank: int, world: int) -> Windows:
         """Rows ``rank * B / world`` to ``(rank + 1) * B / world``: one process's share of windows drawn for a
@@ -59,7 +82,7 @@ class Windows:
         if world == 1:
             return self
         rows = slice(rank * B // world, (rank + 1) * B // world)
-        return Windows(self.boxes[rows], self.index[rows], self.pos[rows], self.grid_hw, self.num_extra)
+        return Windows(self.boxes[rows], self.index[rows], self.pos[rows], self.grid_hw, self.num_extra, self.hw)
 
     def split_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Tokens (B, T, C) in this order -> one feature map (B, C, h_i, w_i) per window (extras dropped)."""
