@@ -60,10 +60,11 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
 def test_process_shares_split_each_global_batch():
     whole = list(StepBatches(10, 4, seed=3, start=0, total=5))
     shares = [list(StepBatches(10, 4, seed=3, start=0, total=5, rank=r, world=2)) for r in range(2)]
+    assert [step for step, _ in whole] == [0, 1, 2, 3, 4]
     for step in range(5):
-        assert shares[0][step] + shares[1][step] == whole[step]
+        assert shares[0][step][1] + shares[1][step][1] == whole[step][1]
     # an epoch is a permutation: 2 full batches of 4 out of 10 images, never an image twice
-    first_epoch = [i for batch in whole[:2] for i, _ in batch]
+    first_epoch = [i for _, batch in whole[:2] for i, _ in batch]
     assert len(set(first_epoch)) == 8
     # resuming at step 3 replays the same batches (index and augmentation seed)
     assert list(StepBatches(10, 4, seed=3, start=3, total=5)) == whole[3:]

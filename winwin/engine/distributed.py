@@ -10,7 +10,7 @@ import hashlib
 import inspect
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -22,11 +22,13 @@ from .runtime import resolve_device
 
 @dataclass(frozen=True)
 class Dist:
-    """This process's place: ``rank`` of ``world`` processes, ``local_rank`` on its machine."""
+    """This process's place: ``rank`` of ``world`` processes, ``local_rank`` on its machine; ``host_group``:
+    a gloo group for small host-side agreements (no GPU synchronisation), None when not distributed."""
 
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    host_group: Any = field(default=None, compare=False, repr=False)
 
     @property
     def main(self) -> bool:
@@ -51,7 +53,8 @@ def init_distributed(device_name: str) -> tuple[Dist, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Dist(rank, world, local), device
+    host = dist.new_group(backend="gloo") if device.type == "cuda" else dist.group.WORLD
+    return Dist(rank, world, local, host), device
 
 
 def shutdown(d: Dist) -> None:

@@ -11,7 +11,6 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -26,9 +25,9 @@ from .evaluate import score_dataset
 from .optim import clip_gradients, lr_at, set_lr
 from .run_log import RunLog
 from .runtime import autocast
-from .step import batch_loss, prepare
+from .step import batch_loss
 from .stop import StopSignals
-from .stream import seed_step, window_generator
+from .stream import StepBatch, seed_step
 from .train_checkpoints import CheckpointStore
 
 STREAM = "winwin-stream-1"  # how data order and random streams derive from (seed, step); saved with each state
@@ -43,6 +42,37 @@ def evaluate_processes(
     score = score_dataset(task, model, share, device, batch_size, bf16=bf16, progress=progress and d.main)
     merged = gather_merged(score, d)
     return None if merged is None else merged.compute()
+
+
+class Meter:
+    """Sums over the steps since the last record, kept on the device: the loss, the gradient norm and the
+    count of steps where either was not finite. Reading them (``read``) is the step loop's only host
+    synchronisation, every ``log_every`` steps (and before a checkpoint)."""
+
+    def __init__(self, saved: dict | None = None, device: torch.device | str = "cpu") -> None:
+        saved = saved or {}
+        sums = saved.get("sums")
+        self.sums = None if sums is None else torch.tensor(sums, dtype=torch.float64, device=device)  # (3,)
+        self.steps = int(saved.get("steps", 0))
+
+    def add(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        bad = ~(torch.isfinite(loss) & torch.isfinite(grad_norm))
+        row = torch.stack((loss.detach().double(), grad_norm.detach().double(), bad.double()))  # (3,)
+        self.sums = row if self.sums is None else self.sums + row
+        self.steps += 1
+
+    def read(self) -> tuple[float, float, int]:
+        """(mean loss, mean gradient norm, non-finite steps) since the last read; starts a new interval."""
+        loss, grad, bad = self.sums.tolist() if self.sums is not None else (math.nan, math.nan, 0)
+        n = max(self.steps, 1)
+        self.sums, self.steps = None, 0
+        return loss / n, grad / n, int(bad)
+
+    def nonfinite(self) -> int:
+        return 0 if self.sums is None else int(self.sums[2])
+
+    def state(self) -> dict:
+        return {"sums": None if self.sums is None else self.sums.tolist(), "steps": self.steps}
 
 
 @dataclass
@@ -61,48 +91,42 @@ class Loop:
     val_set: Dataset
     d: Dist
     device: torch.device
-    loss_avg: float | None = None  # exponential average of the training loss (logged)
+    meter: Meter
 
-    def step(self, step: int, raw: dict) -> tuple[float, float, float]:
-        """One optimisation step on a loader batch -> (loss, gradient norm before clipping, lr)."""
+    def step(self, step: int, item: StepBatch) -> float:
+        """One optimisation step on a prepared batch; returns the learning rate. No host synchronisation:
+        the loss and gradient norm stay on the device, in ``meter``."""
         t, o, d = self.cfg.train, self.cfg.optim, self.d
         seed_step(t.seed, step, d.rank)
-        patch = self.cfg.model.patch_size
-        batch = prepare(self.task, raw, patch, self.device)
-        gen = window_generator(t.seed, step)  # the same on every process: windows drawn for the global batch
-        windows = self.task.sample_windows(
-            self.cfg.windows, self.grid, batch.target, batch.valid, gen, (d.rank, d.world)
-        )
+        batch, windows = item.to(self.device)
         lr = lr_at(step, t.steps, o.lr, o.warmup_steps, o.min_lr)
         set_lr(self.optimizer, lr)
         with autocast(self.device.type, t.precision == "bf16"):
-            loss = batch_loss(self.task, self.net, batch, _to(windows, self.device), patch)
+            loss = batch_loss(self.task, self.net, batch, windows, self.cfg.model.patch_size)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # under DDP, gradients are averaged over the processes here
         grad_norm = clip_gradients(self.model, o.clip_grad)  # of the averaged gradients: equal on every process
-        value = loss.item()
-        if not (math.isfinite(grad_norm) and math.isfinite(value)):
-            raise FloatingPointError(
-                f"loss {value}, gradient norm {grad_norm} at step {step}; lower optim.lr or check the data"
-            )
         self.optimizer.step()
-        self.loss_avg = value if self.loss_avg is None else 0.9 * self.loss_avg + 0.1 * value
-        return value, grad_norm, lr
+        self.meter.add(loss, grad_norm)
+        return lr
+
+    def check_finite(self, done: int) -> None:
+        bad = self.meter.nonfinite()
+        if bad:
+            raise FloatingPointError(
+                f"the loss or the gradient norm was not finite in {bad} of the steps before step {done}; "
+                "lower optim.lr or check the data (the weights after those steps are not saved)"
+            )
 
     def save(self, done: int) -> None:
         """A checkpoint after ``done`` steps (every process takes part: the weights are compared)."""
+        self.check_finite(done)
         prints = same_weights_everywhere(self.model, self.d)
         if self.d.main:
             t = self.cfg.train
             extra = {"run": str(self.run_dir), "rank_fingerprints": prints}
-            state = {
-                "step": done,
-                "loss_avg": self.loss_avg,
-                "world_size": self.d.world,
-                "seed": t.seed,
-                "stream": STREAM,
-            }
-            self.store.save(done, self.model, self.optimizer, self.task, extra, state)
+            state = {"step": done, "meter": self.meter.state(), "world_size": self.d.world, "seed": t.seed}
+            self.store.save(done, self.model, self.optimizer, self.task, extra, {**state, "stream": STREAM})
 
     def evaluate(self, progress: bool = False) -> dict | None:
         t = self.cfg.train
@@ -110,6 +134,19 @@ class Loop:
         return evaluate_processes(
             self.task, self.model, self.val_set, self.device, self.d, t.eval_batch_size, bf16, progress
         )
+
+    def record(self, done: int, lr: float, seen: int, elapsed: float, log: RunLog) -> dict:
+        """Read the meter (a host sync), average over processes, write the record."""
+        loss, grad_norm, bad = self.meter.read()
+        if bad:
+            raise FloatingPointError(
+                f"the loss or the gradient norm was not finite in {bad} of the steps up to step {done}; "
+                "lower optim.lr or check the data"
+            )
+        means = mean_over_processes({"loss": loss, "grad_norm": grad_norm}, self.d, self.device)
+        record = {**means, "lr": lr, "images_per_s": seen / elapsed}
+        log.record(done, record)
+        return record
 
     def run(self, batches, start: int, log: RunLog, progress: bool) -> None:
         """Steps ``start`` to the end, logging, saving and evaluating as the config says; on SIGTERM or
@@ -128,14 +165,15 @@ class Loop:
         self.model.train()
         with StopSignals() as stop, bar:
             for step in bar:
-                _, grad_norm, lr = self.step(step, next(batches))
+                item = next(batches)
+                if item.step != step:
+                    raise RuntimeError(f"the loader gave the batch of step {item.step} at step {step}")
+                lr = self.step(step, item)
                 seen += t.batch_size
                 done = step + 1
                 if done % t.log_every == 0 or done == t.steps:
-                    elapsed = time.perf_counter() - tic
-                    loss = mean_over_processes({"loss": self.loss_avg}, d, self.device)["loss"]
-                    log.record(done, {"loss": loss, "lr": lr, "grad_norm": grad_norm, "images_per_s": seen / elapsed})
-                    bar.set_postfix(loss=f"{loss:.3f}", img_s=f"{seen / elapsed:.1f}", lr=f"{lr:.2e}")
+                    r = self.record(done, lr, seen, time.perf_counter() - tic, log)
+                    bar.set_postfix(loss=f"{r['loss']:.3f}", img_s=f"{r['images_per_s']:.1f}", lr=f"{lr:.2e}")
                     tic, seen = time.perf_counter(), 0
                 if done % t.ckpt_every == 0 or done == t.steps:
                     self.save(done)
@@ -143,7 +181,7 @@ class Loop:
                     metrics = self.evaluate()
                     if metrics is not None:
                         log.record(done, {f"val_{primary}": metrics[primary], "val_loss": metrics["loss"]})
-                signum = stop.requested(d, self.device)  # a pre-emption notice: save, then stop
+                signum = stop.requested(d)  # a pre-emption notice: save, then stop
                 if signum and done < t.steps:
                     if done % t.ckpt_every:
                         self.save(done)
@@ -152,10 +190,3 @@ class Loop:
                     raise Interrupted(
                         signum, done, f"{name} at step {done}: saved {where}; continue with train.resume=true"
                     )
-
-
-def _to(windows: Any, device: torch.device) -> Any:
-    """Windows (or a pair of them, for a binocular task; or None) on ``device``."""
-    if isinstance(windows, tuple):
-        return tuple(w.to(device) for w in windows)
-    return None if windows is None else windows.to(device)

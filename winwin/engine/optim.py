@@ -37,10 +37,13 @@ def param_groups(model: nn.Module, weight_decay: float, layer_decay: float) -> l
 def build_optimizer(
     model: nn.Module, lr: float, weight_decay: float, layer_decay: float, betas: tuple[float, float]
 ) -> torch.optim.AdamW:
+    """AdamW over the layer-decay groups; the fused kernel (one launch for all tensors) when the parameters
+    are on a GPU."""
     groups = param_groups(model, weight_decay, layer_decay)
     for g in groups:
         g["lr"] = lr * g["lr_scale"]
-    return torch.optim.AdamW(groups, lr=lr, betas=betas)
+    on_gpu = next(model.parameters()).device.type == "cuda"
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True if on_gpu else None)
 
 
 def lr_at(step: int, total: int, base_lr: float, warmup: int, min_lr: float) -> float:
@@ -56,8 +59,9 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         g["lr"] = lr * g.get("lr_scale", 1.0)
 
 
-def clip_gradients(model: nn.Module, max_norm: float) -> float:
+def clip_gradients(model: nn.Module, max_norm: float) -> torch.Tensor:
     """Clip the gradients' global norm to ``max_norm`` (<= 0: no clipping) and return the norm before
-    clipping (always measured: a non-finite norm is how the engine detects a diverged step)."""
+    clipping, a 0-d tensor on the parameters' device (read it when logging: reading it is a host sync). It
+    is always measured: a non-finite norm is how the engine detects a diverged step."""
     limit = max_norm if max_norm > 0 else math.inf
-    return float(torch.nn.utils.clip_grad_norm_(model.parameters(), limit))
+    return torch.nn.utils.clip_grad_norm_(model.parameters(), limit)

@@ -29,6 +29,25 @@ class Batch:
     def size(self) -> int:
         return self.target.shape[0]
 
+    def to(self, device: torch.device | str) -> Batch:
+        """On ``device``; from pinned memory the copies are asynchronous (``non_blocking``)."""
+        move = {"device": device, "non_blocking": True}
+        return Batch(
+            [x.to(**move) for x in self.inputs],
+            self.target.to(**move),
+            self.valid.to(**move),
+            {k: v.to(**move) for k, v in self.extras.items()},
+        )
+
+    def pin_memory(self) -> Batch:
+        """In page-locked memory (the DataLoader's ``pin_memory`` calls this on the batches it yields)."""
+        return Batch(
+            [x.pin_memory() for x in self.inputs],
+            self.target.pin_memory(),
+            self.valid.pin_memory(),
+            {k: v.pin_memory() for k, v in self.extras.items()},
+        )
+
 
 def _pad(x: torch.Tensor, pad_h: int, pad_w: int, value: float | bool = 0) -> torch.Tensor:
     if not (pad_h or pad_w):
@@ -38,18 +57,22 @@ def _pad(x: torch.Tensor, pad_h: int, pad_w: int, value: float | bool = 0) -> to
     return F.pad(x, (0, pad_w, 0, pad_h), value=value)
 
 
-def prepare(task: Task, batch: dict, patch: int | None, device: torch.device | str, extras: bool = False) -> Batch:
-    """The task's inputs / target / valid of a loader batch, padded to ``patch`` (None: as they are) and on
-    ``device``. Images are padded with zeros (the mean colour after normalisation), the mask with False.
+def pad_batch(task: Task, batch: dict, patch: int | None, extras: bool = False) -> Batch:
+    """The task's inputs / target / valid of a loader batch, padded to ``patch`` (None: as they are), where
+    they are. Images are padded with zeros (the mean colour after normalisation), the mask with False.
     ``extras``: also the task's metric extras (evaluation only; never in the training loop)."""
     inputs, target, valid = task.inputs(batch), task.target(batch), task.valid(batch)
     H, W = target.shape[-2:]
     pad_h, pad_w = (-H % patch, -W % patch) if patch else (0, 0)
-    inputs = [_pad(x, pad_h, pad_w).to(device, non_blocking=True) for x in inputs]
-    target = _pad(target, pad_h, pad_w).to(device, non_blocking=True)
-    valid = _pad(valid, pad_h, pad_w, False).to(device, non_blocking=True)
-    more = {k: v.to(device, non_blocking=True) for k, v in task.extras(batch).items()} if extras else {}
-    return Batch(inputs, target, valid, more)
+    more = task.extras(batch) if extras else {}
+    return Batch(
+        [_pad(x, pad_h, pad_w) for x in inputs], _pad(target, pad_h, pad_w), _pad(valid, pad_h, pad_w, False), more
+    )
+
+
+def prepare(task: Task, batch: dict, patch: int | None, device: torch.device | str, extras: bool = False) -> Batch:
+    """``pad_batch`` then on ``device``."""
+    return pad_batch(task, batch, patch, extras).to(device)
 
 
 def supervised_pixels(

@@ -37,11 +37,12 @@ class StopSignals:
     def _handle(self, signum: int, frame) -> None:
         self.signum = signum
 
-    def requested(self, d: Dist, device: torch.device) -> int:
+    def requested(self, d: Dist) -> int:
         """The signal received by this process or, in distributed training, by any process (a collective:
-        every process calls it after every step); 0 when none."""
+        every process calls it after every step, through the host-side gloo group, so no GPU is waited for);
+        0 when none."""
         if not d.active:
             return self.signum
-        flag = torch.tensor([self.signum], dtype=torch.int64, device=device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        flag = torch.tensor([self.signum], dtype=torch.int64)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=d.host_group)
         return int(flag.item())

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, Sampler, default_collate
+
+from ..tasks import Task
+from ..windows import WindowSpec
+from .step import Batch, pad_batch
 
 # Independent streams derived from one seed.
 DATA, AUGMENT, WINDOWS, PROCESS = 1, 2, 3, 4
@@ -41,8 +47,8 @@ def window_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(seed, WINDOWS, step))
 
 
-class StepBatches(Sampler[list[tuple[int, int]]]):
-    """Batches of (dataset index, augmentation seed) for steps ``start`` to ``total`` of one process.
+class StepBatches(Sampler[tuple[int, list[tuple[int, int]]]]):
+    """(step, [(dataset index, augmentation seed), ...]) for steps ``start`` to ``total`` of one process.
 
     Epoch ``e`` is a permutation of the dataset drawn from (seed, e); step ``s`` of the run is global batch
     ``s % per_epoch`` of epoch ``s // per_epoch`` (``per_epoch`` = len(dataset) // global_batch, the rest of
@@ -68,14 +74,58 @@ class StepBatches(Sampler[list[tuple[int, int]]]):
         """(size,) the order of epoch ``epoch``."""
         return torch.randperm(self.size, generator=torch.Generator().manual_seed(derive_seed(self.seed, DATA, epoch)))
 
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+    def __iter__(self) -> Iterator[tuple[int, list[tuple[int, int]]]]:
         epoch, order = -1, torch.empty(0, dtype=torch.long)
         for step in range(self.start, self.total):
             e, k = divmod(step, self.per_epoch)
             if e != epoch:
                 epoch, order = e, self.permutation(e)
             lo = k * self.global_batch + self.rank * self.local
-            yield [(i, derive_seed(self.seed, AUGMENT, e, i)) for i in order[lo : lo + self.local].tolist()]
+            yield step, [(i, derive_seed(self.seed, AUGMENT, e, i)) for i in order[lo : lo + self.local].tolist()]
+
+
+@dataclass(frozen=True)
+class StepBatch:
+    """What one training step consumes, ready on the host: the padded batch and its windows (None for
+    full-resolution training; a pair for a binocular task). Pinned by the loader on GPUs."""
+
+    step: int
+    batch: Batch
+    windows: Any
+
+    def pin_memory(self) -> StepBatch:
+        return StepBatch(self.step, self.batch.pin_memory(), _each(self.windows, lambda w: w.pin_memory()))
+
+    def to(self, device: torch.device) -> tuple[Batch, Any]:
+        """(batch, windows) on ``device``, copied asynchronously from pinned memory."""
+        return self.batch.to(device), _each(self.windows, lambda w: w.to(device))
+
+
+def _each(windows: Any, fn) -> Any:
+    if isinstance(windows, tuple):
+        return tuple(fn(w) for w in windows)
+    return None if windows is None else fn(windows)
+
+
+class StepSource(Dataset):
+    """``source[(step, items)]`` -> the ``StepBatch`` of that step: the seeded samples collated and padded,
+    and the windows drawn for them (the task may use the target, e.g. flow-guided windows). The loader's
+    workers do this ahead of the training step, so the step itself never waits on the host."""
+
+    def __init__(self, dataset: Dataset, task: Task, spec: WindowSpec, grid: tuple[int, int], patch: int, seed: int,
+                 rank: int = 0, world: int = 1) -> None:  # fmt: skip
+        self.samples, self.task, self.spec, self.grid = SeededSamples(dataset), task, spec, grid
+        self.patch, self.seed, self.part = patch, seed, (rank, world)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, key: tuple[int, list[tuple[int, int]]]) -> StepBatch:
+        step, items = key
+        batch = pad_batch(self.task, default_collate([self.samples[item] for item in items]), self.patch)
+        gen = window_generator(self.seed, step)  # the same on every process: windows drawn for the global batch
+        windows = self.task.sample_windows(self.spec, self.grid, batch.target, batch.valid, gen, self.part)
+        return StepBatch(step, batch, windows)
 
 
 class SeededSamples(Dataset):

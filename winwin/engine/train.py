@@ -24,15 +24,13 @@ from .distributed import (
     shutdown,
     wrap,
 )
-from .loop import Loop
+from .loop import Loop, Meter
 from .report import write_report
 from .resume import restore
 from .run_log import RunLog
 from .runtime import setup_runtime
-from .stream import SeededSamples, StepBatches
+from .stream import StepBatches, StepSource
 from .train_checkpoints import CheckpointStore
-
-STREAM = "winwin-stream-1"  # how data order and random streams derive from (seed, step); saved with each state
 
 
 def build_split(
@@ -113,19 +111,19 @@ def _changed(old: dict, new: dict, prefix: str = "") -> list[str]:
     return out
 
 
-def train_loader(cfg: ExperimentConfig, train_set: Dataset, start: int, d: Dist, device: torch.device) -> DataLoader:
-    """This process's batches from step ``start`` to the end: (index, augmentation seed) per image from
-    ``StepBatches``, pinned memory and workers on GPUs."""
+def train_loader(
+    cfg: ExperimentConfig, task: Task, train_set: Dataset, grid: tuple[int, int], start: int, d: Dist, device
+) -> DataLoader:
+    """This process's prepared steps from ``start`` to the end (``StepBatch``: the padded batch and its
+    windows), made by ``train.num_workers`` workers ahead of the step, pinned on GPUs."""
     t = cfg.train
     try:
-        batches = StepBatches(len(train_set), t.batch_size, t.seed, start, t.steps, d.rank, d.world)
+        steps = StepBatches(len(train_set), t.batch_size, t.seed, start, t.steps, d.rank, d.world)
     except ValueError as e:
         raise ConfigError(f"train.batch_size: {e}") from None
+    source = StepSource(train_set, task, cfg.windows, grid, cfg.model.patch_size, t.seed, d.rank, d.world)
     return DataLoader(
-        SeededSamples(train_set),
-        batch_sampler=batches,
-        num_workers=t.num_workers,
-        pin_memory=device.type == "cuda",
+        source, sampler=steps, batch_size=None, num_workers=t.num_workers, pin_memory=device.type == "cuda"
     )
 
 
@@ -158,11 +156,12 @@ def _train(cfg: ExperimentConfig, d: Dist, device: torch.device, progress: bool)
             f"the checkpoint was written by {state['world_size']} processes, this run has {d.world}: each step's "
             "images and windows stay the same; per-process draws (drop-path, a task's own window noise) differ"
         )
-    loader = train_loader(cfg, train_set, start, d, device)
+    loader = train_loader(cfg, task, train_set, grid, start, d, device)
     net = wrap(model, d, device)
     if t.compile:
         net = torch.compile(net)
-    loop = Loop(cfg, task, grid, model, net, optimizer, store, run_dir, val_set, d, device, state.get("loss_avg"))
+    meter = Meter(state.get("meter"), device)
+    loop = Loop(cfg, task, grid, model, net, optimizer, store, run_dir, val_set, d, device, meter)
     with RunLog(run_dir, enabled=d.main, resume_step=start if t.resume else None) as log:  # closed on errors too
         loop.run(iter(loader), start, log, progress)
         metrics = loop.evaluate(progress)
