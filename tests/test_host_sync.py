@@ -8,18 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from engine_parts import make_loop
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import winwin
 from helpers import TINY, TINY_DEPTH, TINY_FLOW
-from winwin.engine.config import load_config
-from winwin.engine.distributed import Dist
-from winwin.engine.loop import Loop, Meter
-from winwin.engine.resume import restore
 from winwin.engine.run_log import RunLog
-from winwin.engine.train import build_datasets, check_against_data, train_loader
-from winwin.engine.train_checkpoints import CheckpointStore
-from winwin.tasks import build_task
 
 PACKAGE = str(Path(winwin.__file__).parent)
 SYNC_OPS = {"_local_scalar_dense", "nonzero", "masked_select", "is_nonzero", "unique_consecutive", "_unique2"}
@@ -71,22 +65,9 @@ class HostSyncs(TorchDispatchMode):
         return watched
 
 
-def _loop(overrides: list[str], tmp_path) -> tuple[Loop, iter]:
-    cfg = load_config(None, [*overrides, f"out_dir={tmp_path}", "name=sync", "train.steps=4"])
-    task = build_task(cfg.task)
-    train_set, val_set = build_datasets(task, cfg)
-    grid = check_against_data(cfg, task, train_set)
-    device, d = torch.device("cpu"), Dist()
-    store = CheckpointStore(tmp_path / "checkpoints")
-    model, optimizer, _ = restore(cfg, store, device)
-    batches = iter(train_loader(cfg, task, train_set, grid, 0, d, device))
-    loop = Loop(cfg, task, grid, model, model, optimizer, store, tmp_path, val_set, d, device, Meter())
-    return loop, batches
-
-
 @pytest.mark.parametrize("overrides", [TINY, TINY_DEPTH, TINY_FLOW], ids=["segmentation", "depth", "flow"])
 def test_a_step_that_does_not_log_reads_nothing_back(overrides, tmp_path):
-    loop, batches = _loop(overrides, tmp_path)
+    loop, batches = make_loop(overrides, tmp_path)
     loop.step(0, next(batches))  # the first step creates AdamW's state (torch's code, not counted either way)
     item = next(batches)
     with HostSyncs() as syncs:

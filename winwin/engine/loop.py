@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,7 +27,7 @@ from .evaluate import score_dataset
 from .optim import clip_gradients, lr_at, set_lr
 from .run_log import RunLog
 from .runtime import autocast
-from .step import batch_loss
+from .step import Batch
 from .stop import StopSignals
 from .stream import StepBatch, seed_step
 from .train_checkpoints import CheckpointStore
@@ -92,6 +94,7 @@ class Loop:
     d: Dist
     device: torch.device
     meter: Meter
+    loss_fn: Callable[[Batch, Any], torch.Tensor]  # ``step.loss_function``: eager or compiled
 
     def step(self, step: int, item: StepBatch) -> float:
         """One optimisation step on a prepared batch; returns the learning rate. No host synchronisation:
@@ -102,7 +105,7 @@ class Loop:
         lr = lr_at(step, t.steps, o.lr, o.warmup_steps, o.min_lr)
         set_lr(self.optimizer, lr)
         with autocast(self.device.type, t.precision == "bf16"):
-            loss = batch_loss(self.task, self.net, batch, windows, self.cfg.model.patch_size)
+            loss = self.loss_fn(batch, windows)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # under DDP, gradients are averaged over the processes here
         grad_norm = clip_gradients(self.model, o.clip_grad)  # of the averaged gradients: equal on every process

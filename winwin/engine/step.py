@@ -98,3 +98,15 @@ def batch_loss(
     image in one forward. ``patch``: the model's patch size, when ``model`` is a wrapper (DDP, compiled)."""
     output = model(*batch.inputs, windows=windows)  # per window (B, K, h*p, w*p), or (B, K, H, W)
     return task.loss(*supervised_pixels(task, output, batch, windows, patch or model.patch_size))
+
+
+def loss_function(task: Task, net: nn.Module, patch: int, compile: bool = False):
+    """``loss(batch, windows)`` of the training step: ``batch_loss`` with ``net`` (the model, or DDP around
+    it), optionally through ``torch.compile`` (forward and loss in one graph, backward compiled with it).
+    Shapes are static: each window layout (window sizes, batch size) compiles once, so fixed window sizes
+    compile once and random layouts (budget mode) compile per new layout."""
+
+    def loss(batch: Batch, windows: Any) -> torch.Tensor:
+        return batch_loss(task, net, batch, windows, patch)
+
+    return torch.compile(loss, dynamic=False) if compile else loss

@@ -29,6 +29,7 @@ from .report import write_report
 from .resume import restore
 from .run_log import RunLog
 from .runtime import setup_runtime
+from .step import loss_function
 from .stream import StepBatches, StepSource
 from .train_checkpoints import CheckpointStore
 
@@ -158,10 +159,11 @@ def _train(cfg: ExperimentConfig, d: Dist, device: torch.device, progress: bool)
         )
     loader = train_loader(cfg, task, train_set, grid, start, d, device)
     net = wrap(model, d, device)
-    if t.compile:
-        net = torch.compile(net)
+    if t.compile and cfg.windows.mode in ("budget", "random_tokens"):
+        say(f"train.compile with windows.mode={cfg.windows.mode}: every new window layout compiles anew")
+    loss_fn = loss_function(task, net, cfg.model.patch_size, t.compile)
     meter = Meter(state.get("meter"), device)
-    loop = Loop(cfg, task, grid, model, net, optimizer, store, run_dir, val_set, d, device, meter)
+    loop = Loop(cfg, task, grid, model, net, optimizer, store, run_dir, val_set, d, device, meter, loss_fn)
     with RunLog(run_dir, enabled=d.main, resume_step=start if t.resume else None) as log:  # closed on errors too
         loop.run(iter(loader), start, log, progress)
         metrics = loop.evaluate(progress)
