@@ -141,6 +141,11 @@ class Task(ABC):
         """Read (and check) what the task needs from its training dataset into ``self.info``; returns it."""
         return self.info
 
+    def fitted_to(self, dataset: Dataset) -> Task:
+        """This task with the settings the dataset decides taken from it (e.g. a class count), for tools
+        that run a task with default settings on its embedded data (benchmarks). Default: itself."""
+        return self
+
     @abstractmethod
     def inputs(self, batch: dict) -> list[torch.Tensor]:
         """The model's inputs, each (B, 3, H, W)."""

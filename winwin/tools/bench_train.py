@@ -27,6 +27,7 @@ def add_train_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--compile", action="store_true", help="torch.compile the forward and loss (train.compile)")
     p.add_argument("-o", "--output", help="write the results as JSON here")
 
 
@@ -48,21 +49,26 @@ def _worker(spec: dict) -> dict:
     from torch.utils.data import DataLoader
 
     from ..data import DataConfig
-    from ..engine.optim import build_optimizer
+    from ..engine.optim import build_optimizer, clip_gradients
     from ..engine.runtime import autocast, resolve_device
-    from ..engine.step import batch_loss, prepare
+    from ..engine.step import loss_function, prepare
     from ..models import create_model
     from ..tasks import task_class
     from ..windows import WindowSpec
+    from .flops import matmul_peak, step_flops
 
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     device = resolve_device(spec["device"])
+    bf16 = spec["precision"] == "bf16"
+    if spec["mode"] == "peak":
+        return {"peak_flops": matmul_peak(device, torch.bfloat16 if bf16 else torch.float32)}
     task = task_class(spec["task"])()  # default settings, the task's embedded data at the benchmark's size
     B, (H, W) = spec["batch_size"], spec["image_size"]
     data = DataConfig(name=task.default_dataset, image_size=[H, W], train_length=B)
     dataset = task.build_dataset(data, "train", train=True)
+    task = task.fitted_to(dataset)
     task.bind(dataset)
     batch = prepare(task, next(iter(DataLoader(dataset, batch_size=B))), None, device)
     settings = {**task.model_defaults, "head": spec["head"], "out_channels": task.out_channels()}
@@ -70,18 +76,25 @@ def _worker(spec: dict) -> dict:
     optimizer = build_optimizer(model, 1e-4, 0.05, 0.75, (0.9, 0.95))
     grid = model.grid_size((H, W))
     gen = torch.Generator().manual_seed(0)
-    mixed = autocast("cuda", spec["precision"] == "bf16")
+    window_spec = WindowSpec(num_windows=spec["num_windows"], window_size=list(spec["window_hw"]))
+    n_steps = spec["steps"] + 3  # warm-up (compilation), timed, counted
+    # the windows come ready with the batch in training (the loader draws them): not part of the step
+    layouts = [
+        None if spec["mode"] == "full" else task.sample_windows(window_spec, grid, batch.target, batch.valid, gen)
+        for _ in range(n_steps)
+    ]
+    layouts = [
+        w if w is None else tuple(x.to(device) for x in w) if isinstance(w, tuple) else w.to(device) for w in layouts
+    ]
+    eager = loss_function(task, model, model.patch_size)
+    compiled = loss_function(task, model, model.patch_size, compile=spec.get("compile", False))
 
-    def step() -> None:
-        window_spec = WindowSpec(num_windows=spec["num_windows"], window_size=list(spec["window_hw"]))
-        windows = None
-        if spec["mode"] != "full":  # the task's windows (a pair for a two-frame task)
-            windows = task.sample_windows(window_spec, grid, batch.target, batch.valid, gen)
-            windows = tuple(w.to(device) for w in windows) if isinstance(windows, tuple) else windows.to(device)
-        with mixed:
-            loss = batch_loss(task, model, batch, windows)
+    def step(i: int, loss_fn=compiled) -> None:
+        with autocast(device.type, bf16):
+            loss = loss_fn(batch, layouts[i])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        clip_gradients(model, 1.0)
         optimizer.step()
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -89,16 +102,21 @@ def _worker(spec: dict) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base_cuda = torch.cuda.memory_allocated() / 2**20
-    for _ in range(2):
-        step()
+    tic = time.perf_counter()
+    step(0)
+    sync()
+    first = time.perf_counter() - tic
+    step(1)
     sync()
     times = []
-    for _ in range(spec["steps"]):
+    for i in range(spec["steps"]):
         tic = time.perf_counter()
-        step()
+        step(2 + i)
         sync()
         times.append(time.perf_counter() - tic)
-    out = {"step_s": statistics.median(times), "images_per_s": B / statistics.median(times)}
+    flops = step_flops(lambda: step(n_steps - 1, eager))  # the same computation, counted eagerly
+    out = {"step_s": statistics.median(times), "images_per_s": B / statistics.median(times), "first_step_s": first}
+    out.update(flops=flops["total"], attention_flops=flops["attention"], flops_per_s=flops["total"] / out["step_s"])
     if device.type == "cuda":
         out["peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
         out["peak_over_model_mib"] = out["peak_mib"] - base_cuda
@@ -109,6 +127,16 @@ def _worker(spec: dict) -> dict:
         out["memory_kind"] = "process peak RSS"
     out["device"] = str(device)
     return out
+
+
+def _run_worker(spec: dict, label: str) -> dict:
+    """One configuration in its own process (peak memory in isolation); its JSON result."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "winwin.tools.bench_train", json.dumps(spec)], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"error: benchmark worker for {label!r} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run_train_bench(args: argparse.Namespace) -> list[dict]:
@@ -155,16 +183,12 @@ def run_train_bench(args: argparse.Namespace) -> list[dict]:
         device=args.device,
         precision=args.precision,
         threads=args.threads,
+        compile=args.compile,
     )
+    peak = _run_worker(dict(base, mode="peak", num_windows=0, window_hw=[0, 0]), "matmul peak")["peak_flops"]
     for label, mode, n, hw in configs:
-        spec = dict(base, mode=mode, num_windows=n, window_hw=list(hw))
-        proc = subprocess.run(
-            [sys.executable, "-m", "winwin.tools.bench_train", json.dumps(spec)], capture_output=True, text=True
-        )
-        if proc.returncode != 0:
-            raise SystemExit(f"error: benchmark worker for {label!r} failed:\n{proc.stderr[-2000:]}")
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
-        res.update(config=label, tokens=n * hw[0] * hw[1])
+        res = _run_worker(dict(base, mode=mode, num_windows=n, window_hw=list(hw)), label)
+        res.update(config=label, tokens=n * hw[0] * hw[1], peak_flops=peak)
         results.append(res)
         print(f"  measured {label}: {res['step_s'] * 1000:.0f} ms/step", file=sys.stderr)
     full = results[0]
@@ -174,16 +198,23 @@ def run_train_bench(args: argparse.Namespace) -> list[dict]:
         f"{args.precision}, {results[0]['device']}, "
         f"median of {args.steps} steps; memory = {full['memory_kind']}"
     )
+    dtype = "bf16" if args.precision == "bf16" else "fp32"
     print(
-        f"| {'configuration':<22} | tokens | ms/step | img/s | speed-up vs full | peak MiB "
-        "| peak over model MiB | memory vs full |"
+        f"matrix-multiply peak in this run: {peak / 1e9:.0f} GFLOP/s ({dtype}); FLOPs per step counted with "
+        f"FlopCounterMode, attention from its shapes; {'compiled' if args.compile else 'eager'}"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        f"| {'configuration':<22} | tokens | ms/step | img/s | speed-up vs full | GFLOP/step | FLOP ratio vs full "
+        "| GFLOP/s | % of peak | peak MiB | peak over model MiB | memory vs full | first step s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['config']:<22} | {r['tokens']:>6} | {r['step_s'] * 1000:7.0f} | {r['images_per_s']:5.1f} | "
-            f"{full['step_s'] / r['step_s']:16.2f}x | {r['peak_mib']:8.0f} | {r['peak_over_model_mib']:19.0f} | "
-            f"{r['peak_over_model_mib'] / full['peak_over_model_mib']:14.2f}x |"
+            f"{full['step_s'] / r['step_s']:16.2f}x | {r['flops'] / 1e9:10.1f} | {full['flops'] / r['flops']:17.2f}x | "
+            f"{r['flops_per_s'] / 1e9:7.0f} | {100 * r['flops_per_s'] / peak:8.0f}% | {r['peak_mib']:8.0f} | "
+            f"{r['peak_over_model_mib']:19.0f} | {r['peak_over_model_mib'] / full['peak_over_model_mib']:14.2f}x | "
+            f"{r['first_step_s']:12.1f} |"
         )
     if args.output:
         from pathlib import Path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,12 @@ class SegmentationTask(Task):
 
     def out_channels(self) -> int:
         return self.settings.num_classes
+
+    def fitted_to(self, dataset) -> SegmentationTask:
+        n = getattr(dataset, "num_classes", None)
+        if n is None or n == self.settings.num_classes:
+            return self
+        return type(self)(dataclasses.replace(self.settings, num_classes=int(n)), self.info)
 
     def bind(self, dataset) -> dict:
         n = getattr(dataset, "num_classes", None)
