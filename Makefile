@@ -4,11 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The torch the quick start and CI install and test with, before the package: pyproject.toml only asks for
+# torch>=2.11 so that `pip install -e .` keeps a machine's own (CUDA) build. `make TORCH=...` for another.
+TORCH ?= torch==2.13.0
 
 .PHONY: demo test bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 

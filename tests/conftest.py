@@ -16,6 +16,16 @@ def _single_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_thread_registry(tmp_path_factory):
+    """Training in a test (train.threads=0, auto) takes one thread, and winwin runs elsewhere on this machine
+    are neither counted nor warned about on the stderr the tests read."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", "1")
+        mp.setenv("WINWIN_REGISTRY_DIR", str(tmp_path_factory.mktemp("winwin_registry")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -69,14 +69,15 @@ def assert_valid(windows: Windows, sizes: list[tuple[int, int]], batch_size: int
     assert (windows.pos[..., 0] < gh).all() and (windows.pos[..., 1] < gw).all() and (windows.pos >= 0).all()
 
 
-# A tiny end-to-end experiment (train -> checkpoint -> eval) as key=value overrides, seconds on one core:
-# the settings every task shares, then segmentation (TINY), monocular depth (TINY_DEPTH) and flow (TINY_FLOW).
+# A tiny end-to-end experiment (train -> checkpoint -> eval) as key=value overrides, seconds on one core, on the
+# CPU whatever the machine has (the tests compare its results with CPU evaluations): the settings every task
+# shares, then segmentation (TINY), monocular depth (TINY_DEPTH) and flow (TINY_FLOW).
 _TINY_COMMON = [
     "model.arch=demo", "model.embed_dim=32", "model.num_heads=2", "model.depth=2",
     "windows.num_windows=2", "windows.window_size=[2, 2]",
     "data.image_size=[64, 96]", "data.train_length=4", "data.val_length=2",
     "train.steps=3", "train.batch_size=2", "train.log_every=1", "train.ckpt_every=2", "train.threads=1",
-    "optim.warmup_steps=1", "optim.lr=0.001",
+    "train.device=cpu", "optim.warmup_steps=1", "optim.lr=0.001",
 ]  # fmt: skip
 TINY = [*_TINY_COMMON, "model.head_width=8", "task.num_classes=8"]
 TINY_DEPTH = [*_TINY_COMMON, "task.name=depth", "model.dpt_features=8"]

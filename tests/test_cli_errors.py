@@ -61,7 +61,8 @@ def test_predict_checks_the_output_before_reading(run, tmp_path, capsys):
     assert "writes .png or .npy" in one_line_error(capsys, "out.txt")
     assert main(["predict", str(run), str(good), str(good), "-o", str(tmp_path / "o.png"), "--device", "cpu"]) == 2
     assert "from 1 image(s), got 2" in one_line_error(capsys, "error")
-    assert main(["predict", str(run), str(good), "-o", str(tmp_path / "o.png"), "--viz", str(tmp_path / "v.jpg")]) == 2
+    viz = ["--viz", str(tmp_path / "v.jpg"), "--device", "cpu"]
+    assert main(["predict", str(run), str(good), "-o", str(tmp_path / "o.png"), *viz]) == 2
     one_line_error(capsys, "v.jpg")
 
 

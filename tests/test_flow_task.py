@@ -120,7 +120,7 @@ def test_eval_with_each_inference_strategy(run, tmp_path):
     assert results["full"]["epe"] == pytest.approx(json.loads((run / "eval.json").read_text())["epe"], rel=1e-5)
     assert results["tiling"]["inference"] == "tiles of 32x48, overlap 0.5"
     assert len({round(r["epe"], 6) for r in results.values()}) == 3  # three different predictions
-    assert cli("eval", run, "--inference tiling --quiet") == 2  # no tile size: refused before any work
+    assert cli("eval", run, "--inference tiling --quiet --device cpu") == 2  # no tile size: refused before any work
 
 
 def test_predict_a_frame_pair_to_flo_and_a_picture(run, tmp_path):
@@ -139,8 +139,8 @@ def test_predict_a_frame_pair_to_flo_and_a_picture(run, tmp_path):
     flow = read_flo(flo)
     assert flow.shape == (50, 70, 2) and np.allclose(flow, expected, atol=1e-5)
     assert np.asarray(Image.open(viz).convert("RGB")).shape == (50, 70, 3)
-    assert cli("predict", run, frames[0], "-o", flo) == 2  # one frame for a two-frame task
-    assert cli("predict", run, frames[0], frames[1], "-o", tmp_path / "f.jpg") == 2  # not a flow format
+    assert cli("predict", run, frames[0], "-o", flo, "--device cpu") == 2  # one frame for a two-frame task
+    assert cli("predict", run, frames[0], frames[1], "-o", tmp_path / "f.jpg", "--device cpu") == 2  # not a flow format
 
 
 def test_calibrate_covers_the_decoder_attention(run, tmp_path):
@@ -229,20 +229,20 @@ def test_benchmark_submission_trees(run, tmp_path):
 
     make_sintel(tmp_path / "sintel")
     out = tmp_path / "sub"
-    assert (
-        cli("submit", run, "--data sintel --root", tmp_path / "sintel", "--option pass_name=final --quiet -o", out) == 0
-    )
+    sintel = ("--data sintel --root", tmp_path / "sintel", "--option pass_name=final --quiet --device cpu -o", out)
+    assert cli("submit", run, *sintel) == 0
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.flo"))
     expected = [f"final/{s}/frame_{n:04d}.flo" for s, frames in sorted(SINTEL_SCENES.items()) for n in range(1, frames)]
     assert written == expected
     assert read_flo(out / expected[0]).shape == (8, 12, 2)
     make_kitti(tmp_path / "kitti")
-    assert cli("submit", run, "--data kitti_flow --root", tmp_path / "kitti", "--quiet -o", tmp_path / "k") == 0
+    kitti = ("--data kitti_flow --root", tmp_path / "kitti", "--quiet --device cpu -o", tmp_path / "k")
+    assert cli("submit", run, *kitti) == 0
     for n, hw in KITTI_HW.items():
         flow, valid = read_kitti_flow(tmp_path / "k" / "flow" / f"{n:06d}_10.png")
         assert flow.shape == (*hw, 2) and valid.all()
     make_chairs(tmp_path / "chairs")
-    chairs = ("--data flying_chairs --split val --root", tmp_path / "chairs", "-o", tmp_path / "x")
+    chairs = ("--data flying_chairs --split val --device cpu --root", tmp_path / "chairs", "-o", tmp_path / "x")
     assert cli("submit", run, *chairs) == 2 and not (tmp_path / "x").exists()  # no submission format
 
 
@@ -256,7 +256,7 @@ def test_eval_on_sintel_prints_its_table(run, tmp_path, capsys):
         "data.val_split=training",
         "data.image_size=null",
     )
-    assert cli("eval", run, *data, "--quiet -o", tmp_path / "m.json") == 0
+    assert cli("eval", run, *data, "--quiet --device cpu -o", tmp_path / "m.json") == 0
     printed = capsys.readouterr().out
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["images"] == 3 and "EPE matched" in printed and "epe_unmatched" in metrics
@@ -280,7 +280,7 @@ def test_eval_on_spring_scores_the_2x_ground_truth(run, tmp_path, capsys):
     make_spring(tmp_path / "spring")
     root = "data.root=" + str(tmp_path / "spring")
     data = ["data.name=spring", root, "data.val_split=train", "data.image_size=null", "data.options={full_gt: true}"]
-    assert main(["eval", str(run), *data, "--quiet", "-o", str(tmp_path / "m.json")]) == 0
+    assert main(["eval", str(run), *data, "--quiet", "--device", "cpu", "-o", str(tmp_path / "m.json")]) == 0
     metrics = json.loads((tmp_path / "m.json").read_text())
     printed = capsys.readouterr().out
     assert "Spring" in printed and f"{metrics['2x_epe']:.3f}" in printed

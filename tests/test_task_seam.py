@@ -116,6 +116,7 @@ TINY = [
     "data.val_length=2", "model.arch=demo", "model.embed_dim=32", "model.num_heads=2", "model.depth=2",
     "windows.num_windows=2", "windows.window_size=[1, 1]", "train.steps=30", "train.batch_size=4",
     "train.log_every=10", "train.ckpt_every=100", "train.threads=1", "optim.warmup_steps=1", "optim.lr=0.01",
+    "train.device=cpu",
 ]  # fmt: skip
 
 

@@ -38,8 +38,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 (autocast; CUDA)
-    threads: int = 0  # CPU threads; 0 = torch's default
-    num_workers: int = 0
+    threads: int = 0  # CPU threads; 0 = this process's share of the cores among the winwin runs on this machine
+    num_workers: int = -1  # loader workers; -1 = auto: 0 on the CPU, up to 4 per process on a GPU
     log_every: int = 50
     ckpt_every: int = 500
     keep_checkpoints: int = 2  # step checkpoints kept (the newest complete one and those before it)
@@ -226,8 +226,10 @@ def validate(cfg: ExperimentConfig) -> None:
     for key in ("log_every", "ckpt_every", "keep_checkpoints"):
         if getattr(t, key) < 1:
             raise ConfigError(f"train.{key} must be >= 1, got {getattr(t, key)}")
-    if t.eval_every < 0 or t.num_workers < 0:
-        raise ConfigError(f"train.eval_every and train.num_workers must be >= 0, got {t.eval_every}, {t.num_workers}")
+    if t.eval_every < 0 or t.num_workers < -1:
+        raise ConfigError(
+            f"train.eval_every must be >= 0 and train.num_workers >= -1 (auto), got {t.eval_every}, {t.num_workers}"
+        )
     if t.precision not in ("fp32", "bf16"):
         raise ConfigError(f"train.precision must be fp32 or bf16, got {t.precision!r}")
     if o.lr <= 0 or o.min_lr < 0 or o.min_lr > o.lr:

@@ -9,6 +9,8 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 import torch
 
+from .threads import claim_threads
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -24,17 +26,22 @@ def autocast(device_type: str, bf16: bool) -> AbstractContextManager:
     return torch.autocast(device_type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
-def setup_runtime(seed: int, threads: int = 0, deterministic: bool = False) -> None:
+def setup_runtime(seed: int, threads: int = 0, deterministic: bool = False) -> int:
+    """Seeds, determinism and CPU threads for this process; returns the number of threads it uses.
+
+    ``threads`` > 0 is used as given; 0 takes this process's share of the cores among the winwin processes
+    running on the machine (:mod:`winwin.engine.threads`, which also registers this one until it exits)."""
     if deterministic:
         # cuBLAS needs a fixed workspace for deterministic results; set before its first use
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
-    if threads > 0:
-        torch.set_num_threads(threads)
+    chosen = claim_threads(threads)
+    torch.set_num_threads(chosen)  # not set_num_interop_threads: it raises once any parallel work has run
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    return chosen

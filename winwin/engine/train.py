@@ -31,6 +31,7 @@ from .run_log import RunLog
 from .runtime import setup_runtime
 from .step import loss_function
 from .stream import StepBatches, StepSource
+from .threads import loader_workers, unregister
 from .train_checkpoints import CheckpointStore
 
 
@@ -123,20 +124,20 @@ def train_loader(
     except ValueError as e:
         raise ConfigError(f"train.batch_size: {e}") from None
     source = StepSource(train_set, task, cfg.windows, grid, cfg.model.patch_size, t.seed, d.rank, d.world)
-    return DataLoader(
-        source, sampler=steps, batch_size=None, num_workers=t.num_workers, pin_memory=device.type == "cuda"
-    )
+    workers = loader_workers(t.num_workers, device.type)
+    return DataLoader(source, sampler=steps, batch_size=None, num_workers=workers, pin_memory=device.type == "cuda")
 
 
 def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
     """Train ``cfg`` in this process, or in this process's share when started by ``torchrun``."""
     t = cfg.train
-    setup_runtime(t.seed, t.threads, t.deterministic)
+    setup_runtime(t.seed, t.threads, t.deterministic)  # registers this process's threads (threads.py)
     d, device = init_distributed(t.device)
     try:
         return _train(cfg, d, device, progress and d.main)
     finally:
         shutdown(d)
+        unregister()
 
 
 def _train(cfg: ExperimentConfig, d: Dist, device: torch.device, progress: bool) -> Path:
