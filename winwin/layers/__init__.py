@@ -7,7 +7,7 @@ from .drop import DropPath, drop_path
 from .mlp import Mlp
 from .patch_embed import PatchEmbed, grid_positions, patchify
 from .pos_embed import cosine_pos_embed
-from .rope import RoPE2D
+from .rope import RoPE2D, RotaryTables
 
 __all__ = [
     "Attention",
@@ -19,6 +19,7 @@ __all__ = [
     "Mlp",
     "PatchEmbed",
     "RoPE2D",
+    "RotaryTables",
     "cosine_pos_embed",
     "drop_path",
     "grid_positions",

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .rope import RoPE2D
+from .rope import RoPE2D, RotaryTables
 
 
 class AttentionBase(nn.Module):
@@ -38,6 +38,10 @@ class AttentionBase(nn.Module):
         """Called by subclasses after their input projections (keeps parameter order and init order)."""
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
+
+    def rope_tables(self, pos: torch.Tensor | RotaryTables) -> RotaryTables:
+        """RoPE tables of tokens at ``pos`` (B, N, 2) for this layer's heads; tables pass through unchanged."""
+        return pos if isinstance(pos, RotaryTables) else self.rope.tables(pos, self.head_dim)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """(B, N, C) -> (B, h, N, D)."""
@@ -103,13 +107,14 @@ class Attention(AttentionBase):
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self._add_output_projection(dim, proj_drop)
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        """x: (B, N, C); pos: (B, N, 2) integer (y, x). Returns (B, N, C)."""
+    def forward(self, x: torch.Tensor, pos: torch.Tensor | RotaryTables) -> torch.Tensor:
+        """x: (B, N, C); pos: (B, N, 2) integer (y, x), or their RoPE tables. Returns (B, N, C)."""
         B, N, C = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, B, h, N, D)
-        q, k, v = qkv.unbind(0)  # each (B, h, N, D)
+        qk, v = qkv[:2], qkv[2]  # (2, B, h, N, D), (B, h, N, D)
         if self.rope is not None:
-            q, k = self.rope(q, pos), self.rope(k, pos)
+            qk = self.rope_tables(pos).apply(qk)  # q and k rotated in one go: (2, B, h, N, D)
+        q, k = qk.unbind(0)  # each (B, h, N, D)
         return self._merge(self._attend(q, k, v))  # (B, N, C)
 
 
@@ -131,10 +136,13 @@ class CrossAttention(AttentionBase):
         self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
         self._add_output_projection(dim, proj_drop)
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor, mem: torch.Tensor, mem_pos: torch.Tensor) -> torch.Tensor:
-        """x: (B, Nq, C), pos: (B, Nq, 2); mem: (B, Nk, C), mem_pos: (B, Nk, 2). Returns (B, Nq, C)."""
+    def forward(
+        self, x: torch.Tensor, pos: torch.Tensor | RotaryTables, mem: torch.Tensor, mem_pos: torch.Tensor | RotaryTables
+    ) -> torch.Tensor:
+        """x: (B, Nq, C), pos: (B, Nq, 2); mem: (B, Nk, C), mem_pos: (B, Nk, 2) (positions or their RoPE
+        tables). Returns (B, Nq, C)."""
         q = self._heads(self.q(x))  # (B, h, Nq, D)
         k, v = (self._heads(t) for t in self.kv(mem).chunk(2, dim=-1))  # each (B, h, Nk, D)
         if self.rope is not None:
-            q, k = self.rope(q, pos), self.rope(k, mem_pos)
+            q, k = self.rope_tables(pos).apply(q), self.rope_tables(mem_pos).apply(k)  # (B, h, Nq|Nk, D)
         return self._merge(self._attend(q, k, v))  # (B, Nq, C)

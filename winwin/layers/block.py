@@ -8,7 +8,7 @@ from torch import nn
 from .attention import Attention
 from .drop import DropPath
 from .mlp import Mlp
-from .rope import RoPE2D
+from .rope import RoPE2D, RotaryTables
 
 
 class Block(nn.Module):
@@ -30,7 +30,7 @@ class Block(nn.Module):
         self.norm2 = norm_layer(dim, eps=norm_eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        """x: (B, N, C), pos: (B, N, 2) -> (B, N, C)."""
+    def forward(self, x: torch.Tensor, pos: torch.Tensor | RotaryTables) -> torch.Tensor:
+        """x: (B, N, C), pos: (B, N, 2) or their RoPE tables -> (B, N, C)."""
         x = x + self.drop_path(self.attn(self.norm1(x), pos))
         return x + self.drop_path(self.mlp(self.norm2(x)))

@@ -14,7 +14,7 @@ from torch import nn
 from .attention import Attention, CrossAttention
 from .drop import DropPath
 from .mlp import Mlp
-from .rope import RoPE2D
+from .rope import RoPE2D, RotaryTables
 
 
 class DecoderBlock(nn.Module):
@@ -41,9 +41,12 @@ class DecoderBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.drop_path = DropPath(drop_path)
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor, mem: torch.Tensor, mem_pos: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, pos: torch.Tensor | RotaryTables, mem: torch.Tensor, mem_pos: torch.Tensor | RotaryTables
+    ) -> torch.Tensor:
         """x: (B, N1, C) first-frame tokens at pos (B, N1, 2); mem: (B, N2, C) second-frame tokens at
-        mem_pos (B, N2, 2). Returns the updated first-frame tokens (B, N1, C); ``mem`` is not changed."""
+        mem_pos (B, N2, 2); positions or their RoPE tables. Returns the updated first-frame tokens (B, N1, C);
+        ``mem`` is not changed."""
         x = x + self.drop_path(self.attn(self.norm1(x), pos))
         x = x + self.drop_path(self.cross_attn(self.norm2(x), pos, self.norm_y(mem), mem_pos))
         return x + self.drop_path(self.mlp(self.norm3(x)))

@@ -5,6 +5,10 @@ second by its x position. Inside a half of size d = D/2, the inverse frequencies
 i < d/2 and the rotation uses the non-interleaved "rotate half" convention (Su et al. 2021; CroCo's
 ``models/pos_embed.py``). Angles are computed from the positions passed with the tokens, so any position
 works, including the scattered positions of a window batch.
+
+A model computes the cos / sin tables of its tokens once per forward (``RoPE2D.tables``) and hands them to
+every layer: ``x * cos + rotate(x) * sin``, where ``rotate`` swaps the quarters [a, b, c, d] of D to
+[b, a, d, c] (one ``flip``) and the signs of rotate-half, [-b, a, -d, c], live in the sin table.
 """
 
 from __future__ import annotations
@@ -13,9 +17,36 @@ import torch
 from torch import nn
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
+class RotaryTables:
+    """cos and signed sin of one set of token positions, each (B, 1, N, D) float32; cast once per dtype.
+
+    Along D: the y half then the x half; inside each half the quarters hold (cos, cos) and (-sin, sin).
+    """
+
+    def __init__(self, cos: torch.Tensor, sin: torch.Tensor) -> None:
+        self.cos, self.sin = cos, sin  # (B, 1, N, D) float32
+        self._cast: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] = {cos.dtype: (cos, sin)}
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(B, N, D): batch, tokens, head dimension."""
+        B, _, N, D = self.cos.shape
+        return B, N, D
+
+    def cast(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cos, signed sin) in ``dtype``, each (B, 1, N, D); the cast is made on the first call only."""
+        if dtype not in self._cast:
+            self._cast[dtype] = (self.cos.to(dtype), self.sin.to(dtype))
+        return self._cast[dtype]
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (..., B, heads, N, D) -> rotated, same shape (q and k may be stacked in front)."""
+        B, N, D = self.shape
+        if x.ndim < 4 or (x.shape[-4], x.shape[-2], x.shape[-1]) != (B, N, D):
+            raise ValueError(f"RoPE tables for (B, N, D) = {(B, N, D)} do not fit x of shape {tuple(x.shape)}")
+        cos, sin = self.cast(x.dtype)
+        swapped = x.unflatten(-1, (2, 2, D // 4)).flip(-2).flatten(-3)  # (..., B, h, N, D): [b, a, d, c]
+        return x * cos + swapped * sin  # (..., B, h, N, D)
 
 
 class RoPE2D(nn.Module):
@@ -31,15 +62,30 @@ class RoPE2D(nn.Module):
             raise ValueError(f"RoPE base frequency must be > 1, got {base}")
         self.base = float(base)
 
-    def _cos_sin(self, pos1d: torch.Tensor, d: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        # pos1d: (B, N) integer -> cos, sin: (B, 1, N, d), computed in float32 like CroCo, then cast.
-        inv_freq = self.base ** (-torch.arange(0, d, 2, device=pos1d.device, dtype=torch.float32) / d)  # (d/2,)
-        angles = pos1d.to(torch.float32)[..., None] * inv_freq  # (B, N, d/2)
-        angles = torch.cat((angles, angles), dim=-1)[:, None]  # (B, 1, N, d)
-        return angles.cos().to(dtype), angles.sin().to(dtype)
+    def tables(self, pos: torch.Tensor, head_dim: int) -> RotaryTables:
+        """pos: (B, N, 2) integer (y, x) -> the tables of those tokens for heads of size ``head_dim``."""
+        if pos.ndim != 3 or pos.shape[-1] != 2:
+            raise ValueError(f"RoPE2D expects positions (B, N, 2), got {tuple(pos.shape)}")
+        if head_dim % 4 != 0:
+            raise ValueError(f"RoPE2D needs a head dimension divisible by 4, got {head_dim}")
+        B, N, _ = pos.shape
+        d = head_dim // 2  # one half: y or x
+        # float32 angles like CroCo: (B, N, 2, d/2) = (y, x) position * inverse frequency
+        inv_freq = self.base ** (-torch.arange(0, d, 2, device=pos.device, dtype=torch.float32) / d)  # (d/2,)
+        angles = pos.to(torch.float32)[..., None] * inv_freq  # (B, N, 2, d/2)
+        angles = angles[:, :, :, None, :].expand(B, N, 2, 2, d // 2)  # (B, N, half, quarter, d/2)
+        sign = torch.tensor([-1.0, 1.0], device=pos.device)[:, None]  # (quarter, 1): rotate-half's signs
+        cos = angles.cos().reshape(B, 1, N, head_dim)  # (B, 1, N, D)
+        sin = (angles.sin() * sign).reshape(B, 1, N, head_dim)  # (B, 1, N, D)
+        return RotaryTables(cos, sin)
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        """x: (B, heads, N, D) queries or keys; pos: (B, N, 2) integer (y, x). Returns (B, heads, N, D)."""
+    def forward(self, x: torch.Tensor, pos: torch.Tensor | RotaryTables) -> torch.Tensor:
+        """x: (B, heads, N, D) queries or keys; pos: (B, N, 2) integer (y, x), or their tables.
+        Returns (B, heads, N, D)."""
+        if isinstance(pos, RotaryTables):
+            if x.ndim != 4:
+                raise ValueError(f"RoPE2D expects x (B, heads, N, D), got {tuple(x.shape)}")
+            return pos.apply(x)  # (B, heads, N, D)
         if x.ndim != 4 or pos.ndim != 3 or pos.shape[-1] != 2:
             raise ValueError(
                 f"RoPE2D expects x (B, heads, N, D) and pos (B, N, 2), got {tuple(x.shape)} and {tuple(pos.shape)}"
@@ -49,14 +95,7 @@ class RoPE2D(nn.Module):
                 f"RoPE2D got {tuple(pos.shape[:2])} (batch, tokens) positions for x with batch {x.shape[0]} "
                 f"and {x.shape[2]} tokens"
             )
-        if x.shape[-1] % 4 != 0:
-            raise ValueError(f"RoPE2D needs a head dimension divisible by 4, got {x.shape[-1]}")
-        d = x.shape[-1] // 2
-        out = []
-        for half, p in zip(x.chunk(2, dim=-1), (pos[..., 0], pos[..., 1])):  # y half, x half
-            cos, sin = self._cos_sin(p, d, x.dtype)
-            out.append(half * cos + _rotate_half(half) * sin)
-        return torch.cat(out, dim=-1)  # (B, heads, N, D)
+        return self.tables(pos, x.shape[-1]).apply(x)  # (B, heads, N, D)
 
     def extra_repr(self) -> str:
         return f"base={self.base:g}"

@@ -4,7 +4,8 @@ the first frame (flow u, v and a confidence for optical flow).
 
 Window training (paper Sec. 3, binocular tasks): each frame keeps only its own windows' tokens, the first
 frame's windows chosen at random and the second frame's guided by the flow. The head runs on each of the
-first frame's windows separately, as for a monocular model; a full pair runs in one pass, with no tiling.
+first frame's windows separately, as for a monocular model (windows of one size stacked into one call); a
+full pair runs in one pass, with no tiling.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .config import ModelConfig
 from .decoder import CrossDecoder
 from .dense import DenseModelBase
 from .encoder import ViTEncoder
+from .monocular import head_on_windows
 
 WindowPair = tuple[Windows, Windows]
 
@@ -84,9 +86,7 @@ class BinocularModel(DenseModelBase):
         if img1.shape != img2.shape:
             raise ValueError(f"the two frames differ in shape: {tuple(img1.shape)} and {tuple(img2.shape)}")
         if windows is not None:
-            w1, _ = windows
-            per_layer = [w1.split_maps(f) for f in self.features(img1, img2, windows)]  # layers x windows x maps
-            return [self.head(list(maps)) for maps in zip(*per_layer)]
+            return head_on_windows(self.head, self.features(img1, img2, windows), windows[0])  # maps of w1
         H, W = img1.shape[-2:]
         p = self.patch_size
         pad_h, pad_w = -H % p, -W % p

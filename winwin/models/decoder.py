@@ -34,10 +34,11 @@ class CrossDecoder(nn.Module):
         super().__init__()
         self.dim = dim
         self.embed = nn.Linear(enc_dim, dim)  # CroCo's ``decoder_embed``
-        rope = RoPE2D(rope_base) if rope_base is not None else None
+        self.rope = RoPE2D(rope_base) if rope_base is not None else None  # shared by all blocks
+        self.head_dim = dim // num_heads
         rates = torch.linspace(0, drop_path, depth).tolist()
         self.blocks = nn.ModuleList(
-            DecoderBlock(dim, num_heads, mlp_ratio, qkv_bias, rate, rope, norm_memory) for rate in rates
+            DecoderBlock(dim, num_heads, mlp_ratio, qkv_bias, rate, self.rope, norm_memory) for rate in rates
         )
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.apply(_init_weights)
@@ -78,10 +79,13 @@ class CrossDecoder(nn.Module):
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The blocks and the final norm on tokens already at the decoder width: x (B, N1, C), mem (B, N2, C)
         (``forward`` after ``embed``; cross-view completion puts mask tokens among x first)."""
+        rot1, rot2 = pos1, pos2
+        if self.rope is not None:  # RoPE cos / sin of both frames' tokens, once for all blocks
+            rot1, rot2 = self.rope.tables(pos1, self.head_dim), self.rope.tables(pos2, self.head_dim)
         wanted = {i % self.depth for i in return_layers}
         outputs: dict[int, torch.Tensor] = {}
         for i, block in enumerate(self.blocks):
-            x = block(x, pos1, mem, pos2)
+            x = block(x, rot1, mem, rot2)
             if i == self.depth - 1:
                 x = self.norm(x)
             if i in wanted:

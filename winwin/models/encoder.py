@@ -40,10 +40,11 @@ class ViTEncoder(nn.Module):
         self.embed_dim = embed_dim
         self.pos_embed = pos_embed
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
-        rope = RoPE2D(rope_base) if "rope" in pos_embed else None  # parameter-free, shared by all blocks
+        self.rope = RoPE2D(rope_base) if "rope" in pos_embed else None  # parameter-free, shared by all blocks
+        self.head_dim = embed_dim // num_heads
         rates = torch.linspace(0, drop_path, depth).tolist()  # stochastic depth grows with depth
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_path=rate, rope=rope) for rate in rates
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_path=rate, rope=self.rope) for rate in rates
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.apply(_init_weights)
@@ -76,10 +77,12 @@ class ViTEncoder(nn.Module):
         x, pos = self.patch_embed(img, None if windows is None else windows.index)  # (B, T, D), (B, T, 2)
         if "cosine" in self.pos_embed:
             x = x + cosine_pos_embed(pos, self.embed_dim).to(x.dtype)
+        # RoPE cos / sin of the tokens, computed once and shared by every block
+        rot = pos if self.rope is None else self.rope.tables(pos, self.head_dim)  # tables (B, 1, T, D)
         wanted = {i % self.depth for i in return_layers}
         outputs: dict[int, torch.Tensor] = {}
         for i, block in enumerate(self.blocks):
-            x = block(x, pos)
+            x = block(x, rot)
             if i == self.depth - 1:
                 x = self.norm(x)
             if i in wanted:

@@ -24,10 +24,12 @@ class ConvNeXtBlock(nn.Module):
         self.gamma = nn.Parameter(torch.full((dim,), layer_scale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, H, W) -> (B, C, H, W)."""
-        y = self.dwconv(x).permute(0, 2, 3, 1)  # (B, H, W, C)
-        y = self.fc2(self.act(self.fc1(self.norm(y)))) * self.gamma
-        return x + y.permute(0, 3, 1, 2)  # (B, C, H, W)
+        """x: (B, C, H, W) -> (B, C, H, W), in channels_last memory (the permutes to and from (B, H, W, C) for
+        the LayerNorm and MLP are then views, not copies)."""
+        x = x.contiguous(memory_format=torch.channels_last)  # no copy when it already is (blocks after the first)
+        y = self.dwconv(x).permute(0, 2, 3, 1)  # (B, H, W, C), contiguous
+        y = self.fc2(self.act(self.fc1(self.norm(y)))) * self.gamma  # (B, H, W, C)
+        return x + y.permute(0, 3, 1, 2)  # (B, C, H, W), channels_last
 
 
 class ConvNeXtHead(nn.Module):
