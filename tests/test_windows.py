@@ -17,6 +17,7 @@ from winwin.windows import (
     from_boxes,
     max_windows_that_fit,
     sample_windows,
+    window_pixel_index,
 )
 
 FEW = settings(max_examples=25, deadline=None, derandomize=True)
@@ -254,6 +255,15 @@ def test_crop_window_pixels_are_the_pixels_under_each_box() -> None:
             ys, xs = slice(top * p, (top + h) * p), slice(left * p, (left + wd) * p)
             assert torch.equal(crops[i][b], img[b, :, ys, xs])
             assert torch.equal(label_crops[i][b], labels[b, ys, xs])
+
+
+def test_window_pixel_index_gathers_the_crops_in_order() -> None:
+    p = 4
+    w = sample_windows((6, 8), 2, [(3, 2), (2, 4)], 5, torch.Generator().manual_seed(16), extra_tokens=3)
+    img = torch.randn(5, 3, 6 * p, 8 * p)
+    index = window_pixel_index(w, p, 8 * p)  # (B, P)
+    expected = torch.cat([c.flatten(-2) for c in crop_window_pixels(img, w, p)], dim=-1)  # (B, 3, P)
+    assert torch.equal(img.flatten(-2).gather(-1, index[:, None].expand(-1, 3, -1)), expected)
 
 
 def test_crop_window_pixels_rejects_wrong_image_size() -> None:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..tasks import Task
-from ..windows import crop_window_pixels
+from ..windows import window_pixel_index
 
 
 @dataclass
@@ -82,12 +82,14 @@ def supervised_pixels(
     per image (so a loss computed per image sees all of that image's windows together)."""
     if windows is None:  # (B, [C,] H, W) -> (B, [C,] H*W)
         return output.flatten(-2), batch.target.flatten(-2), batch.valid.flatten(-2)
-    sup = task.supervised_windows(windows)
-    targets = crop_window_pixels(batch.target, sup, patch)  # per window (B, [C,] h*p, w*p)
-    valids = crop_window_pixels(batch.valid, sup, patch)  # per window (B, h*p, w*p)
+    index = window_pixel_index(task.supervised_windows(windows), patch, batch.target.shape[-1])  # (B, P)
     out = torch.cat([o.flatten(-2) for o in output], dim=-1)  # (B, K, P)
-    target = torch.cat([t.flatten(-2) for t in targets], dim=-1)  # (B, [C,] P)
-    valid = torch.cat([v.flatten(-2) for v in valids], dim=-1)  # (B, P)
+    target = batch.target.flatten(-2)  # (B, [C,] H*W)
+    if target.ndim == 3:
+        target = target.gather(-1, index[:, None].expand(-1, target.shape[1], -1))  # (B, C, P)
+    else:
+        target = target.gather(-1, index)  # (B, P)
+    valid = batch.valid.flatten(-2).gather(-1, index)  # (B, P)
     return out, target, valid
 
 

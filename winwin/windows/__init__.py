@@ -1,6 +1,6 @@
 """Window samplers: token grid -> ``Windows(boxes, index, pos)``. Torch only, no nn.Module."""
 
-from .core import Windows, crop_window_pixels, from_boxes, grid_map
+from .core import Windows, crop_window_pixels, from_boxes, grid_map, window_pixel_index
 from .flow_guided import sample_flow_guided_windows
 from .sampler import check_fit, coverage, max_windows_that_fit, sample_windows
 from .spec import WindowSpec
@@ -16,4 +16,5 @@ __all__ = [
     "max_windows_that_fit",
     "sample_flow_guided_windows",
     "sample_windows",
+    "window_pixel_index",
 ]

@@ -154,3 +154,18 @@ def crop_window_pixels(x: torch.Tensor, windows: Windows, patch: int) -> list[to
         out.append(t[:, 0] if squeeze else t)
         start += h * w
     return out
+
+
+def window_pixel_index(windows: Windows, patch: int, width: int) -> torch.Tensor:
+    """(B, P) flat pixel indices ``y * width + x`` of every window's pixels, window after window, row-major
+    inside each: the order of ``torch.cat([m.flatten(-2) for m in maps])`` over the per-window output maps.
+    One ``gather`` with it takes a window batch's supervised pixels from a (B, [C,] H*W) map without copying
+    the whole map (what ``crop_window_pixels`` does for pictures)."""
+    parts = []
+    for i, (h, w) in enumerate(windows.sizes):
+        top = windows.boxes[:, i, 0:1] * patch  # (B, 1) first pixel row
+        left = windows.boxes[:, i, 1:2] * patch  # (B, 1) first pixel column
+        ys = top + torch.arange(h * patch, device=top.device)  # (B, h*p)
+        xs = left + torch.arange(w * patch, device=top.device)  # (B, w*p)
+        parts.append((ys[:, :, None] * width + xs[:, None, :]).flatten(1))  # (B, h*p*w*p)
+    return torch.cat(parts, dim=1)  # (B, P)
