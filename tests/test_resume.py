@@ -144,3 +144,21 @@ def test_resume_refuses_when_every_checkpoint_is_damaged(tmp_path):
         train(load_config("configs/demo.yaml", [*SETUP, *steps, f"out_dir={tmp_path}", "name=bad",
                                                 "train.resume=true"]), False)  # fmt: skip
     assert (run / "log.jsonl").read_text()  # the logs were left alone
+
+
+def test_workers_give_the_batches_of_the_in_process_path_from_a_resume_position(tmp_path):
+    from winwin.engine.distributed import Dist
+    from winwin.engine.train import build_datasets, check_against_data, train_loader
+    from winwin.tasks import build_task
+
+    cfg = load_config("configs/demo.yaml", [*SETUP, "train.steps=9", f"out_dir={tmp_path}"])
+    task = build_task(cfg.task)
+    train_set, _ = build_datasets(task, cfg)
+    grid = check_against_data(cfg, task, train_set)
+    plain = list(train_loader(cfg, task, train_set, grid, 5, Dist(), torch.device("cpu")))
+    workers = load_config("configs/demo.yaml", [*SETUP, "train.steps=9", "train.num_workers=2", f"out_dir={tmp_path}"])
+    more = list(train_loader(workers, task, train_set, grid, 5, Dist(), torch.device("cpu")))
+    assert [b.step for b in plain] == [b.step for b in more] == [5, 6, 7, 8]
+    for a, b in zip(plain, more):
+        assert torch.equal(a.batch.inputs[0], b.batch.inputs[0]) and torch.equal(a.batch.target, b.batch.target)
+        assert torch.equal(a.windows.boxes, b.windows.boxes) and a.windows.hw == b.windows.hw
