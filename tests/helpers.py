@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from winwin.windows import Windows
@@ -14,6 +16,17 @@ def assert_close(actual, expected, atol: float = 1e-6, rtol: float = 1e-5) -> No
     err = (actual.double() - expected.double()).abs()
     bound = atol + rtol * expected.double().abs()
     assert bool((err <= bound).all()), f"max abs error {err.max().item():.3g} (atol {atol}, rtol {rtol})"
+
+
+def assert_same_metrics(result: dict, expected: dict) -> None:
+    """Two metric dicts hold the same keys and values: ints exactly, floats to 1e-12 relative, NaN == NaN."""
+    assert result.keys() == expected.keys()
+    for key, value in expected.items():
+        if isinstance(value, float):
+            same = (math.isnan(value) and math.isnan(result[key])) or math.isclose(result[key], value, rel_tol=1e-12)
+            assert same, (key, result[key], value)
+        else:
+            assert result[key] == value, key
 
 
 def assert_random_joint_flip(plain: dict, flipping, key: str = "label") -> None:

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from helpers import assert_same_metrics
 from winwin.tasks.flow.metric import NAMES, FlowMetric
 
 nan = math.nan
@@ -198,16 +199,6 @@ def _random_flow(n: int, size: tuple[int, int], seed: int, gt_scale: int = 1):
     return pred, target, valid
 
 
-def _assert_same(result: dict, expected: dict) -> None:
-    assert result.keys() == expected.keys()
-    for key, value in expected.items():
-        if isinstance(value, float):
-            same = (math.isnan(value) and math.isnan(result[key])) or math.isclose(result[key], value, rel_tol=1e-12)
-            assert same, (key, result[key], value)
-        else:
-            assert result[key] == value, key
-
-
 @pytest.mark.parametrize("gt_scale", [1, 2])
 @pytest.mark.parametrize("per_image", [False, True])
 def test_merge_of_two_shards_equals_one_metric_over_all_images(per_image, gt_scale):
@@ -218,8 +209,8 @@ def test_merge_of_two_shards_equals_one_metric_over_all_images(per_image, gt_sca
     b.update(pred[2:], target[2:], valid[2:])
     before = b.compute()
     a.merge(b)
-    _assert_same(a.compute(), whole.compute())
-    _assert_same(b.compute(), before)
+    assert_same_metrics(a.compute(), whole.compute())
+    assert_same_metrics(b.compute(), before)
 
 
 def test_merge_refuses_incompatible_metrics():

@@ -3,11 +3,10 @@ and the tables ``winwin eval`` prints."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
+from helpers import assert_same_metrics
 from winwin.tasks.flow import FlowTask
 from winwin.tasks.flow.metric import FlowMetric
 from winwin.tasks.flow.scores import FlowScores
@@ -53,16 +52,6 @@ def test_the_task_passes_the_extras_it_finds():
     assert set(FlowTask().extras(batch)) == {"occluded"}
 
 
-def _assert_same(result: dict, expected: dict) -> None:
-    assert result.keys() == expected.keys()
-    for key, value in expected.items():
-        if isinstance(value, float):
-            same = (math.isnan(value) and math.isnan(result[key])) or math.isclose(result[key], value, rel_tol=1e-12)
-            assert same, (key, result[key], value)
-        else:
-            assert result[key] == value, key
-
-
 @pytest.mark.parametrize("per_image", [False, True])
 def test_merge_of_two_shards_equals_one_score_over_all_images(per_image):
     g = torch.Generator().manual_seed(4)
@@ -83,17 +72,17 @@ def test_merge_of_two_shards_equals_one_score_over_all_images(per_image):
     b.update(pred[2:], target[2:], valid[2:], extras)
     before = b.compute()
     a.merge(b)
-    _assert_same(a.compute(), whole.compute())
+    assert_same_metrics(a.compute(), whole.compute())
     assert "epe_matched" in a.compute() and "2x_epe" in a.compute()
     assert a.spring is not b.spring and a.matched is not b.matched  # copies, not shared
     a.update(pred[2:], target[2:], valid[2:], extras)  # A goes on; B must not change
-    _assert_same(b.compute(), before)
+    assert_same_metrics(b.compute(), before)
     # Both with every variant: they add.
     c, whole = FlowScores(per_image), FlowScores(per_image)
     c.update(pred[:2], target[:2], valid[:2], {k: v[:2] for k, v in every.items()})
     c.merge(b)
     whole.update(pred, target, valid, every)
-    _assert_same(c.compute(), whole.compute())
+    assert_same_metrics(c.compute(), whole.compute())
 
 
 def test_merge_refuses_incompatible_scores():

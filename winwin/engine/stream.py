@@ -109,7 +109,7 @@ def _each(windows: Any, fn) -> Any:
 
 class StepSource(Dataset):
     """``source[(step, items)]`` -> the ``StepBatch`` of that step: the seeded samples collated and padded,
-    and the windows drawn for them (the task may use the target, e.g. flow-guided windows). The loader's
+    and the windows drawn for them (the task may read the target to place them). The loader's
     workers do this ahead of the training step, so the step itself never waits on the host."""
 
     def __init__(self, dataset: Dataset, task: Task, spec: WindowSpec, grid: tuple[int, int], patch: int, seed: int,
