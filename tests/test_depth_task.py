@@ -176,7 +176,9 @@ def test_every_head_trains_depth_on_windows(head):
 
 def test_bench_train_runs_for_depth(capsys):
     args = ["bench", "train", "--task", "depth", "--model", "demo", "--head", "dpt", "--image-size", "64", "96",
-            "--window-size", "2", "--batch-size", "2", "--steps", "1", "--threads", "1", "--device", "cpu"]  # fmt: skip
+            "--window-size", "2", "--batch-size", "2", "--steps", "1", "--threads", "1", "--device", "cpu",
+            "--windows", "2", "4"]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "task depth" in out and "2 windows 2x2" in out and "1 crop 3x3" in out
+    assert "task depth" in out and "2 windows 2x2" in out and "4 windows 1x1" in out and "1 crop 3x3" in out
+    assert "head share" in out and "% of peak" in out

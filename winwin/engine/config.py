@@ -246,6 +246,11 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"train.init: {t.init} is not a file (a CroCo / CroCo v2 .pth checkpoint)")
     if cfg.windows.mode not in ("windows", "budget", "random_tokens", "full"):
         raise ConfigError(f"windows.mode must be windows, budget, random_tokens or full, got {cfg.windows.mode!r}")
+    if cfg.model.attention == "vitdet" and cfg.windows.mode != "full":
+        raise ConfigError(
+            "model.attention=vitdet trains at full resolution: set windows.mode=full "
+            f"(got windows.mode={cfg.windows.mode})"
+        )
     try:
         task_class(cfg.task.name)(cfg.task).check_data(cfg.data)
     except (InputError, KeyError) as e:

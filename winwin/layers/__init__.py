@@ -4,6 +4,7 @@ from .attention import Attention, AttentionBase, CrossAttention
 from .block import Block
 from .decoder_block import DecoderBlock
 from .drop import DropPath, drop_path
+from .local_attention import LocalBlock, LocalWindows, global_block_indices, window_partition, window_unpartition
 from .mlp import Mlp
 from .patch_embed import PatchEmbed, grid_positions, patchify
 from .pos_embed import cosine_pos_embed
@@ -16,12 +17,17 @@ __all__ = [
     "CrossAttention",
     "DecoderBlock",
     "DropPath",
+    "LocalBlock",
+    "LocalWindows",
     "Mlp",
     "PatchEmbed",
     "RoPE2D",
     "RotaryTables",
     "cosine_pos_embed",
     "drop_path",
+    "global_block_indices",
     "grid_positions",
     "patchify",
+    "window_partition",
+    "window_unpartition",
 ]

@@ -75,8 +75,11 @@ class AttentionBase(nn.Module):
             return self.temperature
         return self.log_temperature.exp()
 
-    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """q: (B, h, Nq, D), k, v: (B, h, Nk, D) -> (B, h, Nq, D) through SDPA (fused kernels on GPU)."""
+    def _attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """q: (B, h, Nq, D), k, v: (B, h, Nk, D) -> (B, h, Nq, D) through SDPA (fused kernels on GPU);
+        ``mask``: optional bool, broadcastable to (B, h, Nq, Nk), True where a query may attend to a key."""
         factor = self.scale_factor()
         if isinstance(factor, torch.Tensor):
             # Per-head temperature: fold it into q so SDPA keeps a single scalar scale.
@@ -84,7 +87,7 @@ class AttentionBase(nn.Module):
             factor = 1.0
         scale = factor / math.sqrt(self.head_dim)
         drop = self.attn_drop if self.training else 0.0
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=scale)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, scale=scale)
 
     def extra_repr(self) -> str:
         t = "per-head" if self.log_temperature is not None else f"{self.temperature:g}"
@@ -107,15 +110,18 @@ class Attention(AttentionBase):
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self._add_output_projection(dim, proj_drop)
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor | RotaryTables) -> torch.Tensor:
-        """x: (B, N, C); pos: (B, N, 2) integer (y, x), or their RoPE tables. Returns (B, N, C)."""
+    def forward(
+        self, x: torch.Tensor, pos: torch.Tensor | RotaryTables, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x: (B, N, C); pos: (B, N, 2) integer (y, x), or their RoPE tables; ``mask``: optional bool
+        (B, 1, 1, N) or broadcastable to (B, h, N, N), True = may attend (e.g. not padding). Returns (B, N, C)."""
         B, N, C = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, B, h, N, D)
         qk, v = qkv[:2], qkv[2]  # (2, B, h, N, D), (B, h, N, D)
         if self.rope is not None:
             qk = self.rope_tables(pos).apply(qk)  # q and k rotated in one go: (2, B, h, N, D)
         q, k = qk.unbind(0)  # each (B, h, N, D)
-        return self._merge(self._attend(q, k, v))  # (B, N, C)
+        return self._merge(self._attend(q, k, v, mask))  # (B, N, C)
 
 
 class CrossAttention(AttentionBase):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 HEADS = ("linear", "convnext", "dpt")
+ATTENTIONS = ("global", "vitdet")
 
 # Settings of earlier versions: old name -> (name in checkpoints now, hint for configs).
 RENAMED = {
@@ -26,6 +27,12 @@ class ModelConfig:
     drop_path: float = 0.0  # stochastic depth at the last block
     pos_embed: str = "rope"  # rope | cosine | rope+cosine (both) | none
     rope_base: float = 100.0  # CroCo's RoPE100
+    # global: every block attends to all tokens (Win-Win). vitdet: the ViTDet / SAM baseline (paper Tables 2, 4):
+    # blocks attend inside vitdet_window x vitdet_window token windows of the full grid, except
+    # vitdet_global_blocks evenly spaced global ones (the last included; 12 blocks, 4 -> 2, 5, 8, 11). Full images only
+    attention: str = "global"
+    vitdet_window: int = 14
+    vitdet_global_blocks: int = 4
     # binocular (two frames, CroCo-Flow): a Siamese encoder, then a decoder with cross-attention to frame 2
     binocular: bool = False
     decoder_dim: int = 512  # binocular: decoder width (CroCo v2's small decoder; the base decoder is 768)
@@ -59,6 +66,15 @@ class ModelConfig:
             raise ValueError(f"RoPE2D needs a head dimension divisible by 4, got {head_dim}")
         if self.patch_size < 1 or self.depth < 1 or self.out_channels < 1:
             raise ValueError("model.patch_size, model.depth and model.out_channels must be positive")
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"model.attention must be one of {ATTENTIONS}, got {self.attention!r}")
+        if self.vitdet_window < 1:
+            raise ValueError(f"model.vitdet_window must be >= 1 (tokens per window side), got {self.vitdet_window}")
+        if self.attention == "vitdet" and not 1 <= self.vitdet_global_blocks <= self.depth:
+            raise ValueError(
+                f"model.vitdet_global_blocks must be in [1, model.depth={self.depth}] (evenly spaced, the last block "
+                f"included; model.depth makes every block global), got {self.vitdet_global_blocks}"
+            )
         if not self.temperature > 0:
             raise ValueError(f"model.temperature must be > 0, got {self.temperature}")
         if self.head_temperatures is not None and not all(v > 0 for row in self.head_temperatures for v in row):

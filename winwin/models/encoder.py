@@ -7,10 +7,20 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..layers import Attention, Block, PatchEmbed, RoPE2D, cosine_pos_embed
+from ..layers import (
+    Attention,
+    Block,
+    LocalBlock,
+    LocalWindows,
+    PatchEmbed,
+    RoPE2D,
+    cosine_pos_embed,
+    global_block_indices,
+)
 from ..windows import Windows
 
 POS_EMBEDS = ("rope", "cosine", "rope+cosine", "none")
+ATTENTIONS = ("global", "vitdet")
 
 
 class ViTEncoder(nn.Module):
@@ -18,6 +28,10 @@ class ViTEncoder(nn.Module):
 
     With ``windows`` only the selected tokens are embedded and processed, with their true grid positions,
     through global attention among all windows of an image (paper Sec. 3, Eq. 1).
+
+    ``attention="vitdet"`` is the ViTDet-style baseline (paper Tables 2, 4): blocks attend inside
+    ``vitdet_window`` x ``vitdet_window`` windows of the full grid, except ``vitdet_global_blocks`` evenly
+    spaced global blocks (the last one included); full images only.
     """
 
     def __init__(
@@ -32,10 +46,17 @@ class ViTEncoder(nn.Module):
         drop_path: float = 0.0,
         pos_embed: str = "rope",
         rope_base: float = 100.0,
+        attention: str = "global",
+        vitdet_window: int = 14,
+        vitdet_global_blocks: int = 4,
     ) -> None:
         super().__init__()
         if pos_embed not in POS_EMBEDS:
             raise ValueError(f"pos_embed must be one of {POS_EMBEDS}, got {pos_embed!r}")
+        if attention not in ATTENTIONS:
+            raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
+        if vitdet_window < 1:
+            raise ValueError(f"vitdet_window must be >= 1 tokens, got {vitdet_window}")
         self.patch_size = patch_size
         self.embed_dim = embed_dim
         self.pos_embed = pos_embed
@@ -43,8 +64,13 @@ class ViTEncoder(nn.Module):
         self.rope = RoPE2D(rope_base) if "rope" in pos_embed else None  # parameter-free, shared by all blocks
         self.head_dim = embed_dim // num_heads
         rates = torch.linspace(0, drop_path, depth).tolist()  # stochastic depth grows with depth
+        self.attention, self.vitdet_window = attention, vitdet_window
+        glob = set(range(depth)) if attention == "global" else set(global_block_indices(depth, vitdet_global_blocks))
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_path=rate, rope=self.rope) for rate in rates
+            (Block if i in glob else LocalBlock)(
+                embed_dim, num_heads, mlp_ratio, qkv_bias, drop_path=rate, rope=self.rope
+            )
+            for i, rate in enumerate(rates)
         )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.apply(_init_weights)
@@ -52,6 +78,10 @@ class ViTEncoder(nn.Module):
     @property
     def depth(self) -> int:
         return len(self.blocks)
+
+    def global_blocks(self) -> list[int]:
+        """Indices of the blocks with global attention (all of them unless ``attention="vitdet"``)."""
+        return [i for i, block in enumerate(self.blocks) if not isinstance(block, LocalBlock)]
 
     def attention_layers(self) -> list[Attention]:
         return [block.attn for block in self.blocks]
@@ -74,15 +104,25 @@ class ViTEncoder(nn.Module):
                 f"windows were sampled on a {windows.grid_hw} grid, "
                 f"image grid is {self.patch_embed.grid_size(img.shape[-2:])}"
             )
+        if windows is not None and self.attention == "vitdet":
+            raise ValueError(
+                f"attention=vitdet is a full-resolution baseline: its local blocks need the whole token grid, "
+                f"got a window batch of {windows.num_tokens} tokens on a {windows.grid_hw} grid; "
+                "run it on full images (windows=None, windows.mode=full)"
+            )
         x, pos = self.patch_embed(img, None if windows is None else windows.index)  # (B, T, D), (B, T, 2)
         if "cosine" in self.pos_embed:
             x = x + cosine_pos_embed(pos, self.embed_dim).to(x.dtype)
         # RoPE cos / sin of the tokens, computed once and shared by every block
         rot = pos if self.rope is None else self.rope.tables(pos, self.head_dim)  # tables (B, 1, T, D)
+        local = None  # the windows of the local blocks, shared by all of them
+        if len(self.global_blocks()) < self.depth:
+            grid = self.patch_embed.grid_size(img.shape[-2:])
+            local = LocalWindows(pos, grid, self.vitdet_window, self.rope, self.head_dim)  # tables (B*nW, 1, w*w, D)
         wanted = {i % self.depth for i in return_layers}
         outputs: dict[int, torch.Tensor] = {}
         for i, block in enumerate(self.blocks):
-            x = block(x, rot)
+            x = block(x, local if isinstance(block, LocalBlock) else rot)
             if i == self.depth - 1:
                 x = self.norm(x)
             if i in wanted:

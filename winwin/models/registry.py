@@ -71,6 +71,9 @@ def build_encoder(cfg: ModelConfig) -> ViTEncoder:
         drop_path=cfg.drop_path,
         pos_embed=cfg.pos_embed,
         rope_base=cfg.rope_base,
+        attention=cfg.attention,
+        vitdet_window=cfg.vitdet_window,
+        vitdet_global_blocks=cfg.vitdet_global_blocks,
     )
 
 

@@ -20,8 +20,13 @@ def add_train_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="tiny", help="registry name (demo, tiny, small, base)")
     p.add_argument("--head", default="convnext", choices=["linear", "convnext", "dpt"])
     p.add_argument("--image-size", type=int, nargs=2, default=[384, 640], metavar=("H", "W"))
-    p.add_argument("--num-windows", type=int, default=2)
+    p.add_argument("--num-windows", type=int, default=2, help="with --window-size: the token budget of the step")
     p.add_argument("--window-size", type=int, default=11, help="side of each square window, in tokens")
+    p.add_argument(
+        "--windows", type=int, nargs="+", default=[2, 3, 4, 6],
+        help="window counts compared at the same token budget (square windows of budget / N tokens)",
+    )  # fmt: skip
+    p.add_argument("--vitdet-window", type=int, default=0, help="also ViTDet at full resolution, this local window")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--steps", type=int, default=5, help="timed steps per configuration (after 2 warm-up steps)")
     p.add_argument("--device", default="auto")
@@ -72,6 +77,7 @@ def _worker(spec: dict) -> dict:
     task.bind(dataset)
     batch = prepare(task, next(iter(DataLoader(dataset, batch_size=B))), None, device)
     settings = {**task.model_defaults, "head": spec["head"], "out_channels": task.out_channels()}
+    settings.update(spec.get("model_extra") or {})
     model = create_model(spec["model"], **settings).to(device)
     optimizer = build_optimizer(model, 1e-4, 0.05, 0.75, (0.9, 0.95))
     grid = model.grid_size((H, W))
@@ -116,7 +122,8 @@ def _worker(spec: dict) -> dict:
         times.append(time.perf_counter() - tic)
     flops = step_flops(lambda: step(n_steps - 1, eager))  # the same computation, counted eagerly
     out = {"step_s": statistics.median(times), "images_per_s": B / statistics.median(times), "first_step_s": first}
-    out.update(flops=flops["total"], attention_flops=flops["attention"], flops_per_s=flops["total"] / out["step_s"])
+    out.update(flops=flops["total"], attention_flops=flops["attention"], head_flops=flops["head"])
+    out["flops_per_s"] = flops["total"] / out["step_s"]
     if device.type == "cuda":
         out["peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
         out["peak_over_model_mib"] = out["peak_mib"] - base_cuda
@@ -127,6 +134,31 @@ def _worker(spec: dict) -> dict:
         out["memory_kind"] = "process peak RSS"
     out["device"] = str(device)
     return out
+
+
+def train_configs(args: argparse.Namespace, grid: tuple[int, int]) -> list[tuple]:
+    """(label, mode, windows, (h, w), model settings) of each compared step: full resolution, ViTDet (when
+    asked), one crop and ``--windows`` square windows, the last two at the token budget of ``--num-windows``
+    windows of ``--window-size``."""
+    from ..windows import check_fit
+
+    budget = args.num_windows * args.window_size**2
+    crop = crop_matching(budget, grid)
+    configs = [("full resolution", "full", 1, grid, {})]
+    if args.vitdet_window:
+        w = args.vitdet_window
+        configs.append((f"ViTDet, local {w}x{w}", "full", 1, grid, {"attention": "vitdet", "vitdet_window": w}))
+    configs.append((f"1 crop {crop[0]}x{crop[1]}", "windows", 1, crop, {}))
+    for n in args.windows:
+        side = max(1, round(math.sqrt(budget / n)))
+        configs.append((f"{n} windows {side}x{side}", "windows", n, (side, side), {}))
+    for label, mode, n, hw, _ in configs:
+        if mode == "windows":
+            try:
+                check_fit(grid, [tuple(hw)] * n)
+            except ValueError as e:
+                raise SystemExit(f"error: {label}: {e}") from None
+    return configs
 
 
 def _run_worker(spec: dict, label: str) -> dict:
@@ -153,25 +185,7 @@ def run_train_bench(args: argparse.Namespace) -> list[dict]:
     if H % p or W % p:
         raise SystemExit(f"error: --image-size {H}x{W} must be a multiple of the patch size {p}")
     grid = (H // p, W // p)
-    tokens = args.num_windows * args.window_size**2
-    crop = crop_matching(tokens, grid)
-    configs = [
-        ("full resolution", "full", 1, grid),
-        (f"1 crop {crop[0]}x{crop[1]}", "windows", 1, crop),
-        (
-            f"{args.num_windows} windows {args.window_size}x{args.window_size}",
-            "windows",
-            args.num_windows,
-            (args.window_size,) * 2,
-        ),
-    ]
-    from ..windows import check_fit
-
-    for _, _mode, n, hw in configs[1:]:
-        try:
-            check_fit(grid, [tuple(hw)] * n)
-        except ValueError as e:
-            raise SystemExit(f"error: {e}") from None
+    configs = train_configs(args, grid)
     results = []
     base = dict(
         task=args.task,
@@ -186,8 +200,8 @@ def run_train_bench(args: argparse.Namespace) -> list[dict]:
         compile=args.compile,
     )
     peak = _run_worker(dict(base, mode="peak", num_windows=0, window_hw=[0, 0]), "matmul peak")["peak_flops"]
-    for label, mode, n, hw in configs:
-        res = _run_worker(dict(base, mode=mode, num_windows=n, window_hw=list(hw)), label)
+    for label, mode, n, hw, extra in configs:
+        res = _run_worker(dict(base, mode=mode, num_windows=n, window_hw=list(hw), model_extra=extra), label)
         res.update(config=label, tokens=n * hw[0] * hw[1], peak_flops=peak)
         results.append(res)
         print(f"  measured {label}: {res['step_s'] * 1000:.0f} ms/step", file=sys.stderr)
@@ -205,16 +219,18 @@ def run_train_bench(args: argparse.Namespace) -> list[dict]:
     )
     print(
         f"| {'configuration':<22} | tokens | ms/step | img/s | speed-up vs full | GFLOP/step | FLOP ratio vs full "
-        "| GFLOP/s | % of peak | peak MiB | peak over model MiB | memory vs full | first step s |"
+        "| speed-up / FLOP ratio | head share | GFLOP/s | % of peak | peak MiB | peak over model MiB "
+        "| memory vs full | first step s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
+        speedup, flop_ratio = full["step_s"] / r["step_s"], full["flops"] / r["flops"]
         print(
             f"| {r['config']:<22} | {r['tokens']:>6} | {r['step_s'] * 1000:7.0f} | {r['images_per_s']:5.1f} | "
-            f"{full['step_s'] / r['step_s']:16.2f}x | {r['flops'] / 1e9:10.1f} | {full['flops'] / r['flops']:17.2f}x | "
-            f"{r['flops_per_s'] / 1e9:7.0f} | {100 * r['flops_per_s'] / peak:8.0f}% | {r['peak_mib']:8.0f} | "
-            f"{r['peak_over_model_mib']:19.0f} | {r['peak_over_model_mib'] / full['peak_over_model_mib']:14.2f}x | "
-            f"{r['first_step_s']:12.1f} |"
+            f"{speedup:16.2f}x | {r['flops'] / 1e9:10.1f} | {flop_ratio:17.2f}x | {speedup / flop_ratio:21.2f} | "
+            f"{100 * r['head_flops'] / r['flops']:9.0f}% | {r['flops_per_s'] / 1e9:7.0f} | "
+            f"{100 * r['flops_per_s'] / peak:8.0f}% | {r['peak_mib']:8.0f} | {r['peak_over_model_mib']:19.0f} | "
+            f"{r['peak_over_model_mib'] / full['peak_over_model_mib']:14.2f}x | {r['first_step_s']:12.1f} |"
         )
     if args.output:
         from pathlib import Path

@@ -40,14 +40,16 @@ class _AttentionShapes(TorchDispatchMode):
 
 def step_flops(step: Callable[[], object]) -> dict[str, int]:
     """Run ``step`` once and count its FLOPs: ``total`` = what FlopCounterMode counts outside attention +
-    ``attention`` (from the kernels' shapes)."""
+    ``attention`` (from the kernels' shapes); ``head``: the FLOPs counted inside a top-level ``head``
+    module (forward and backward; a head has no attention)."""
     shapes = _AttentionShapes()
     with FlopCounterMode(display=False) as counter, shapes:
         step()
-    counted = counter.get_flop_counts().get("Global", {})
-    in_attention = sum(v for op, v in counted.items() if "scaled_dot_product" in str(op))
+    counts = counter.get_flop_counts()
+    in_attention = sum(v for op, v in counts.get("Global", {}).items() if "scaled_dot_product" in str(op))
     other = counter.get_total_flops() - in_attention
-    return {"total": other + shapes.flops, "attention": shapes.flops, "other": other}
+    head = sum(sum(ops.values()) for name, ops in counts.items() if name.count(".") == 1 and name.endswith(".head"))
+    return {"total": other + shapes.flops, "attention": shapes.flops, "other": other, "head": head}
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, n: int | None = None, repeats: int = 10) -> float:
