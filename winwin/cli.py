@@ -140,6 +140,12 @@ def _calibrate(args) -> None:
     )
 
 
+def _reproduce(args) -> None:
+    from .reproduce.main import run_cli
+
+    run_cli(args)
+
+
 def _diagnose(args) -> None:
     from .tools.self_attention import run_self_attention
 
@@ -269,6 +275,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_self_attention_args(d)
     d.set_defaults(func=_diagnose)
 
+    p = sub.add_parser(
+        "reproduce", help="the paper's tables at small scale on the embedded data -> reports/REPRODUCTION.md"
+    )
+    p.add_argument("--tables", nargs="+", default=["table1", "table2"], help="which tables (table1, table2)")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds per row (default 0 1 2; --quick: 0)")
+    p.add_argument("--steps", type=int, default=4000, help="training steps of every row (equal epochs)")
+    p.add_argument("--eval-every", type=int, default=500, help="validation points of the learning curves")
+    p.add_argument("--quick", action="store_true", help="a few steps of a tiny model: checks that all runs")
+    p.add_argument("--out", default="reports", help="report folder (runs are cached under OUT/runs)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_reproduce)
+
     p = sub.add_parser("bench", help="benchmarks")
     bench = p.add_subparsers(dest="bench", required=True)
     b = bench.add_parser("train", help="training step time and peak memory: full resolution vs one crop vs 2 windows")
@@ -279,7 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .tools.bench_inference import add_inference_bench_args, run_inference_bench
     from .tools.bench_windows import add_windows_bench_args, run_windows_bench
 
-    b = bench.add_parser("inference", help="full-resolution pass vs tiling: wall time, peak memory, FLOPs")
+    b = bench.add_parser(
+        "inference", aliases=["infer"], help="full pass vs tiling vs resize: wall time, peak memory, FLOPs"
+    )
     add_inference_bench_args(b)
     b.set_defaults(func=run_inference_bench)
     b = bench.add_parser("windows", help="window sampler: time per batch and evenness of grid coverage")

@@ -1,0 +1,113 @@
+"""The reproduction report (``REPRODUCTION.md``): numbers, convergence, equal-time values, claims, missing rows
+and the learning-curve picture, from hand-made results."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from winwin.reproduce.report import convergence, write_report
+
+FULL, TUNED = "full", "full, tuned T"
+MACHINE = {"cpu": "Test CPU", "cores": 2, "torch": "2.13.0", "matmul_gflops": 355.0, "device": "cpu", "date": "x"}
+
+TABLE = {
+    "key": "t1",
+    "title": "Table 1: windows",
+    "metric": "miou",
+    "higher_is_better": True,
+    "scale": 100,
+    "unit": "mIoU %",
+    "paper_source": "BDD100k",
+    "reference_row": "B",
+    "rows": [
+        {"name": "A", "paper": {FULL: 61.3, TUNED: 61.8}, "note": "one crop"},
+        {"name": "B", "paper": {FULL: 63.6}, "note": ""},
+        {"name": "C", "paper": {}, "note": ""},
+        {"name": "D", "paper": {FULL: 60.0}, "note": ""},
+    ],
+    "claims": [
+        {"text": "B beats A", "better": "B", "worse": "A", "variant": FULL},
+        {"text": "A beats B", "better": "A", "worse": "B", "variant": FULL},
+        {"text": "B beats D", "better": "B", "worse": "D", "variant": FULL},
+    ],
+}
+
+
+def curve(values, walls) -> list[dict]:
+    return [{"step": 100 * (i + 1), "wall_s": w, "value": v} for i, (v, w) in enumerate(zip(values, walls))]
+
+
+def result(row, seed, full, tuned, values, walls, wall_s=40.0) -> dict:
+    return {
+        "table": "t1",
+        "row": row,
+        "seed": seed,
+        "steps": 400,
+        "train_wall_s": wall_s,
+        "flops_per_step": 4.6e9,
+        "tokens": 50,
+        "variants": {FULL: {"miou": full, "loss": 0.1}, TUNED: {"miou": tuned, "temperature": 1.3}},
+        "curve": curve(values, walls),
+    }
+
+
+def results() -> list[dict]:
+    flat, rising = [0.30, 0.40, 0.40, 0.40], [0.10, 0.20, 0.30, 0.40]
+    return [
+        *(result("A", s, f, f + 0.01, flat, [10, 20, 30, 40]) for s, f in enumerate([0.40, 0.42, 0.44])),
+        result("B", 0, 0.50, 0.51, rising, [10, 20, 30, 40], wall_s=25.0),
+        result("B", 1, 0.52, 0.53, rising, [10, 20, 30, 40], wall_s=35.0),  # reference time T = 30 s
+        result("C", 0, 0.30, 0.31, [0.20, 0.30, 0.35, 0.36], [15, 30, 45, 60], wall_s=60.0),
+        result("C", 1, 0.32, 0.33, [0.22, 0.32, 0.36, 0.36], [15, 30, 45, 60], wall_s=60.0),
+    ]
+
+
+def line_starting(text: str, start: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(start))
+
+
+def test_report_numbers_convergence_equal_time_and_claims(tmp_path):
+    path = write_report(tmp_path, [TABLE], results(), MACHINE, "winwin reproduce --seeds 0 1 2")
+    assert path == tmp_path / "REPRODUCTION.md"
+    text = path.read_text()
+    assert "winwin reproduce --seeds 0 1 2" in text and "Test CPU" in text
+    # A, full: 40, 42, 44 % -> mean 42.0, sample std sqrt((4 + 0 + 4) / 2) = 2.0
+    row_a = line_starting(text, "| A | full |")
+    assert "42.0 ± 2.0 (3)" in row_a and "61.3" in row_a
+    assert "| A | full, tuned T | 43.0 ± 2.0 (3) | 61.8 |" in text
+    assert "| 400 | 0.7 | 4.6 | yes |" in row_a  # steps, minutes per run, GFLOP per step, flat curve
+    row_b = line_starting(text, "| B | full |")
+    assert "51.0 ± 1.4 (2)" in row_b and "63.6" in row_b
+    assert "no (still improving by 25.0%)" in row_b  # 0.4 at the end against 0.3 at 75% of the steps
+    assert "| C | full | 31.0 ± 1.4 (2) | — |" in text
+    assert "| D | full | not run yet | 60.0 |" in text and "Rows not run yet: D." in text
+    # equal time: T = mean(25, 35) s = 30 s; C's last evaluations by then are at step 200: (0.30 + 0.32) / 2
+    assert "| C | 1.0 | 31.0 (step 200, 2 seeds) | 36.0 (step 400, 2 seeds) |" in text
+    assert "| A | 0.7 | 40.0 (step 300, 3 seeds) |" in text
+    assert "- B beats A (B vs A, full): reproduced: ours 51.0 vs 42.0; the difference 9.0 exceeds" in text
+    assert "- A beats B (A vs B, full): **NOT reproduced**: ours 42.0 vs 51.0" in text
+    assert "- B beats D (B vs D, full): not run yet." in text
+    assert "Orderings that do not reproduce: A beats B." in text
+    assert "Claims: 1 reproduced, 1 not reproduced, 1 waiting for runs." in text
+    assert "![Table 1: windows: learning curves](images/t1_curves.png)" in text
+    with Image.open(tmp_path / "images" / "t1_curves.png") as image:
+        image.verify()
+        assert image.format == "PNG"
+
+
+def test_partial_results_one_seed(tmp_path):
+    """Before any run, and with one seed: no std, claims wait, no picture until a curve exists."""
+    text = write_report(tmp_path, [TABLE], [], MACHINE, "winwin reproduce").read_text()
+    assert "Rows not run yet: A, B, C, D." in text and "no equal-time comparison" in text
+    assert "Orderings that do not reproduce: none." in text and not (tmp_path / "images").exists()
+    one = [r for r in results() if r["seed"] == 0]
+    text = write_report(tmp_path, [TABLE], one, MACHINE, "winwin reproduce").read_text()
+    assert "| A | full | 40.0 ± — (1) |" in text and "seed spread unknown" in text
+    assert (tmp_path / "images" / "t1_curves.png").is_file()
+
+
+def test_convergence_follows_the_metric_direction():
+    falling = {"curve": curve([2.0, 1.5, 1.2, 1.0], [1, 2, 3, 4])}
+    assert convergence([falling], higher_is_better=False) == "no (still improving by 20.0%)"
+    assert convergence([falling], higher_is_better=True) == "no (getting worse by 20.0%)"
+    assert convergence([{"curve": curve([1.0, 0.995], [1, 2])}], higher_is_better=False) == "yes"

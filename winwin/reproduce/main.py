@@ -1,0 +1,67 @@
+"""The reproduction's order of work: seed after seed (every row of seed 0 first, so partial results already
+cover every row), each (row, seed) trained once (``runner.run_row``), the report rewritten after each."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from .report import write_report
+from .runner import QUICK, Budget, run_row
+from .tables import TABLES, Table
+
+
+def machine(device: str) -> dict:
+    from ..tools.flops import matmul_peak
+
+    cpu = platform.processor() or platform.machine()
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        names = [
+            line.split(":", 1)[1].strip() for line in info.read_text().splitlines() if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    dev = torch.device(device)
+    peak = matmul_peak(dev, torch.float32)
+    return {
+        "cpu": cpu, "cores": torch.get_num_threads(), "torch": torch.__version__, "device": str(dev),
+        "matmul_gflops": round(peak / 1e9, 1), "date": datetime.date.today().isoformat(),
+    }  # fmt: skip
+
+
+def reproduce(tables: list[Table], seeds: list[int], budget: Budget, out: Path, device: str = "cpu", say=print) -> Path:
+    """Run what is missing and write the report; returns the report's path."""
+    info = machine(device)
+    command = "winwin " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("winwin") else "winwin reproduce"
+    results: list[dict] = []
+    report = out / "REPRODUCTION.md"
+    for seed in seeds:
+        for table in tables:
+            for row in table.rows:
+                result = run_row(row, seed, budget, out, device, say)
+                results = [r for r in results if (r["row"], r["seed"]) != (row.name, seed)] + [result]
+                report = write_report(out, [t.as_dict() for t in tables], _by_table(tables, results), info, command)
+    say(f"reproduce: report -> {report}")
+    return report
+
+
+def _by_table(tables: list[Table], results: list[dict]) -> list[dict]:
+    """Each result once per table that has its row (a run shared by two tables appears in both)."""
+    out = []
+    for table in tables:
+        names = {r.name for r in table.rows}
+        out += [{**r, "table": table.key} for r in results if r["row"] in names]
+    return out
+
+
+def run_cli(args) -> None:
+    unknown = [t for t in args.tables if t not in TABLES]
+    if unknown:
+        raise SystemExit(f"error: unknown table(s) {unknown}; known: {', '.join(TABLES)}")
+    budget = QUICK if args.quick else Budget(steps=args.steps, eval_every=args.eval_every)
+    seeds = args.seeds if args.seeds else ([0] if args.quick else [0, 1, 2])
+    reproduce([TABLES[t] for t in args.tables], seeds, budget, Path(args.out), args.device)

@@ -1,0 +1,326 @@
+"""``REPRODUCTION.md``: the small-scale reproduction of the paper's tables, written from the finished runs
+alone (a pure function of them, rewritten after every run, so rows may still be missing): per table our
+numbers (mean ± std over seeds) beside the paper's, whether each row converged, the rows at equal training
+time, whether the paper's orderings reproduce, and the learning curves (``images/<table>_curves.png``)."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from ..files import atomic_write_text
+from .plots import save_curves, sorted_curve
+
+CONVERGED_AT = 0.75  # compare the last validation value with the one at this fraction of the steps
+CONVERGED_TOLERANCE = 0.02  # relative to the last value
+DASH = "—"
+
+
+def _std(values: list[float]) -> float | None:
+    """Sample standard deviation; None with fewer than two values."""
+    return statistics.stdev(values) if len(values) > 1 else None
+
+
+def group_results(results: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """Runs by (table, row), sorted by seed; a later result for the same seed replaces an earlier one."""
+    latest = {(r["table"], r["row"], r["seed"]): r for r in results}
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for (table, row, _), run in latest.items():
+        groups.setdefault((table, row), []).append(run)
+    return {key: sorted(runs, key=lambda r: r["seed"]) for key, runs in groups.items()}
+
+
+def row_names(table: dict, groups: dict) -> list[str]:
+    """The table's rows, then rows that have results but are not in the table (in the order they came)."""
+    names = [row["name"] for row in table["rows"]]
+    return names + [row for key, row in groups if key == table["key"] and row not in names]
+
+
+def _decimals(table: dict) -> int:
+    return table.get("decimals", 1 if table.get("scale", 1) >= 10 else 3)
+
+
+def fmt(value: float | None, table: dict) -> str:
+    """A metric value, scaled for display like the paper's numbers ("—" for None)."""
+    return DASH if value is None else f"{value * table.get('scale', 1):.{_decimals(table)}f}"
+
+
+def variant_values(runs: list[dict], variant: str, metric: str) -> list[float]:
+    """The runs' test metric for ``variant`` (runs that lack it are left out)."""
+    return [r["variants"][variant][metric] for r in runs if metric in r.get("variants", {}).get(variant, {})]
+
+
+def mean_std(values: list[float], table: dict) -> str:
+    """``mean ± std (n)``, scaled; the std is "—" with one seed."""
+    if not values:
+        return DASH
+    std = _std(values)
+    return f"{fmt(statistics.fmean(values), table)} ± {fmt(std, table)} ({len(values)})"
+
+
+def convergence(runs: list[dict], higher_is_better: bool) -> str:
+    """ "yes" when, averaged over seeds, the curve's last value and its value at ~75% of the steps (the last
+    point at or before it) differ by less than 2% of the last value; else "no (still improving by X%)"."""
+    curves = [c for c in (sorted_curve(r) for r in runs) if len(c) > 1]
+    if not curves:
+        return DASH
+    earlier = [[p for p in c if p["step"] <= CONVERGED_AT * c[-1]["step"]] for c in curves]
+    if not all(earlier):
+        return DASH
+    last = statistics.fmean(c[-1]["value"] for c in curves)
+    before = statistics.fmean(e[-1]["value"] for e in earlier)
+    change = (last - before) / max(abs(last), 1e-12)
+    if abs(change) < CONVERGED_TOLERANCE:
+        return "yes"
+    trend = "still improving" if (change > 0) == higher_is_better else "getting worse"
+    return f"no ({trend} by {abs(change) * 100:.1f}%)"
+
+
+def _row_variants(row: dict, runs: list[dict]) -> list[str]:
+    """The paper's test variants for the row, then any other variant our runs tested."""
+    names = list(row.get("paper", {}))
+    for run in runs:
+        names += [v for v in run.get("variants", {}) if v not in names]
+    return names
+
+
+def _mean_of(runs: list[dict], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.fmean(values) if values else None
+
+
+def _paper(value) -> str:
+    """The paper's number as the paper prints it (``str``: 60.0 stays 60.0, 1.23 stays 1.23)."""
+    return DASH if value is None else str(value)
+
+
+def _row_lines(table: dict, row: dict, runs: list[dict]) -> list[str]:
+    """The results table's lines for one row: one per test variant; the per-row columns on the first."""
+    if not runs:
+        paper = row.get("paper") or {DASH: None}
+        return [f"| {row['name']} | {v} | not run yet | {_paper(p)} | | | | |" for v, p in paper.items()]
+    steps, wall, flops = (_mean_of(runs, k) for k in ("steps", "train_wall_s", "flops_per_step"))
+    per_row = [
+        DASH if steps is None else f"{steps:.0f}",
+        DASH if wall is None else f"{wall / 60:.1f}",
+        DASH if flops is None else f"{flops / 1e9:.3g}",
+        convergence(runs, table.get("higher_is_better", True)),
+    ]
+    lines = []
+    for i, variant in enumerate(_row_variants(row, runs)):
+        ours = mean_std(variant_values(runs, variant, table["metric"]), table)
+        paper = _paper(row.get("paper", {}).get(variant))
+        lines.append(" | ".join([f"| {row['name']}", variant, ours, paper, *(per_row if i == 0 else [""] * 4)]) + " |")
+    return lines
+
+
+def results_section(table: dict, rows: list[dict], groups: dict) -> list[str]:
+    """The main table: ours beside the paper's, with training cost and convergence, plus row notes."""
+    lines = [
+        f"Ours: mean ± sample std (number of seeds) of {table.get('unit', table['metric'])} on the test set. "
+        f"Converged?: averaged over seeds, the validation {table['metric']} (full resolution, temperature 1) at "
+        f"the last curve point against the last point at or before {CONVERGED_AT:.0%} of the steps; converged "
+        f"when they differ by less than {CONVERGED_TOLERANCE:.0%} of the last value.",
+        "",
+        "| row | test variant | ours | paper | steps | train min/run | GFLOP/step | converged? |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines += _row_lines(table, row, groups.get((table["key"], row["name"]), []))
+    notes = [f"- {row['name']}: {row['note']}" for row in rows if row.get("note")]
+    notes = ["Row notes:", "", *notes] if notes else []
+    missing = [row["name"] for row in rows if not groups.get((table["key"], row["name"]))]
+    if missing:
+        lines += ["", "Rows not run yet: " + ", ".join(missing) + "."]
+    return lines + ([""] + notes if notes else [])
+
+
+def value_at_time(run: dict, seconds: float) -> dict | None:
+    """The run's last curve point with ``wall_s <= seconds`` (None if there is none)."""
+    points = [p for p in sorted_curve(run) if p["wall_s"] <= seconds]
+    return points[-1] if points else None
+
+
+def _curve_cell(points: list[dict], table: dict) -> str:
+    """Mean value over seeds (and mean step) of the given curve points."""
+    if not points:
+        return DASH
+    value = statistics.fmean(p["value"] for p in points)
+    step = statistics.fmean(p["step"] for p in points)
+    return f"{fmt(value, table)} (step {step:.0f}, {len(points)} seeds)"
+
+
+def equal_time_section(table: dict, rows: list[dict], groups: dict) -> list[str]:
+    """Every row's validation value at the reference row's mean training time T, next to its final value."""
+    reference = groups.get((table["key"], table.get("reference_row")), [])
+    seconds = _mean_of(reference, "train_wall_s")
+    if seconds is None:
+        return [f"Reference row {table.get('reference_row')!r} not run yet: no equal-time comparison."]
+    lines = [
+        f"T = {seconds / 60:.1f} min, the mean training time of the reference row {table['reference_row']!r}. "
+        f"At T: the mean over seeds of the validation {table['metric']} at each run's last evaluation at or "
+        "before T (the step reached in brackets).",
+        "",
+        "| row | train min/run | at T | at the end |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        runs = groups.get((table["key"], row["name"]), [])
+        if not runs:
+            continue
+        at_t = [p for p in (value_at_time(r, seconds) for r in runs) if p is not None]
+        ends = [c[-1] for c in (sorted_curve(r) for r in runs) if c]
+        wall = _mean_of(runs, "train_wall_s")
+        minutes = DASH if wall is None else f"{wall / 60:.1f}"
+        lines.append(f"| {row['name']} | {minutes} | {_curve_cell(at_t, table)} | {_curve_cell(ends, table)} |")
+    return lines
+
+
+def _claim_head(claim: dict, better_variant: str, worse_variant: str) -> str:
+    """``- text (better vs worse, variant):``, naming both variants when they differ."""
+    if better_variant == worse_variant:
+        sides = f"{claim['better']} vs {claim['worse']}, {better_variant}"
+    else:
+        sides = f"{claim['better']} ({better_variant}) vs {claim['worse']} ({worse_variant})"
+    return f"- {claim['text']} ({sides}): "
+
+
+def _spread(difference: float, stds: list[float], table: dict) -> str:
+    """Whether a difference of means exceeds the larger of the two seed stds."""
+    if not stds:
+        return "seed spread unknown (one seed each)"
+    if difference > max(stds):
+        return f"the difference {fmt(difference, table)} exceeds the seed spread (std {fmt(max(stds), table)})"
+    return f"within the seed spread (difference {fmt(difference, table)}, std {fmt(max(stds), table)})"
+
+
+def check_claim(claim: dict, table: dict, groups: dict) -> tuple[str, bool | None]:
+    """One claim's line and whether it reproduced (None while one of its rows has no result). The claim's
+    ``variant`` tests both rows unless ``worse_variant`` names the worse row's; an optional ``tolerance`` (in
+    displayed units) lets "better" be worse by that much (for "matches" claims)."""
+    metric = table["metric"]
+    better_variant = claim.get("variant", "full")
+    worse_variant = claim.get("worse_variant", better_variant)
+    better = variant_values(groups.get((table["key"], claim["better"]), []), better_variant, metric)
+    worse = variant_values(groups.get((table["key"], claim["worse"]), []), worse_variant, metric)
+    head = _claim_head(claim, better_variant, worse_variant)
+    if not better or not worse:
+        return head + "not run yet.", None
+    b, w = statistics.fmean(better), statistics.fmean(worse)
+    margin = claim.get("tolerance", 0) / table.get("scale", 1)
+    agrees = b > w - margin if table.get("higher_is_better", True) else b < w + margin
+    stds = [s for s in (_std(better), _std(worse)) if s is not None]
+    verdict = "reproduced" if agrees else "**NOT reproduced**"
+    return f"{head}{verdict}: ours {fmt(b, table)} vs {fmt(w, table)}; {_spread(abs(b - w), stds, table)}.", agrees
+
+
+def claims_section(table: dict, groups: dict) -> tuple[list[str], list[bool | None]]:
+    """The claims' lines, the orderings that do not reproduce, and each claim's outcome."""
+    checked = [check_claim(c, table, groups) for c in table.get("claims", [])]
+    failed = [c["text"] for c, (_, ok) in zip(table.get("claims", []), checked) if ok is False]
+    lines = [line for line, _ in checked] or ["No claims for this table."]
+    lines += ["", "Orderings that do not reproduce: " + ("; ".join(failed) if failed else "none") + "."]
+    return lines, [ok for _, ok in checked]
+
+
+def _figure_lines(out_dir: Path, table: dict, rows: list[dict], groups: dict) -> list[str]:
+    """Draw the table's curves; the markdown that shows them."""
+    runs = [(row["name"], groups.get((table["key"], row["name"]), [])) for row in rows]
+    reference = _mean_of(groups.get((table["key"], table.get("reference_row")), []), "train_wall_s")
+    name = f"{table['key']}_curves.png"
+    if not save_curves(out_dir / "images" / name, table, runs, reference):
+        return ["No learning curves yet."]
+    return [f"![{table.get('title', table['key'])}: learning curves](images/{name})"]
+
+
+def table_section(out_dir: Path, table: dict, groups: dict) -> tuple[list[str], list[bool | None]]:
+    """One table's part of the report and its claims' outcomes."""
+    names = row_names(table, groups)
+    known = {row["name"]: row for row in table["rows"]}
+    rows = [known.get(name, {"name": name, "note": "not a row of the table"}) for name in names]
+    direction = "higher" if table.get("higher_is_better", True) else "lower"
+    claims, outcomes = claims_section(table, groups)
+    lines = [
+        f"## {table.get('title', table['key'])}",
+        "",
+        f"Paper: {table.get('paper_source', DASH)}. Metric: {table.get('unit', table['metric'])}, {direction} is "
+        "better.",
+        "",
+        *results_section(table, rows, groups),
+        "",
+        "### At equal training time",
+        "",
+        *equal_time_section(table, rows, groups),
+        "",
+        "### The paper's orderings",
+        "",
+        *claims,
+        "",
+        *_figure_lines(out_dir, table, rows, groups),
+        "",
+    ]
+    return lines, outcomes
+
+
+def _duration(seconds: float) -> str:
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _machine_line(machine: dict) -> str:
+    parts = [
+        f"{machine.get('cpu', '?')} ({machine.get('cores', '?')} cores)",
+        f"device {machine.get('device', '?')}",
+        f"torch {machine.get('torch', '?')}",
+    ]
+    if machine.get("matmul_gflops") is not None:
+        parts.append(f"matmul {machine['matmul_gflops']:.0f} GFLOP/s")
+    return ", ".join(parts) + (f"; {machine['date']}" if machine.get("date") else "")
+
+
+def header(tables: list[dict], results: list[dict], groups: dict, machine: dict, command: str) -> list[str]:
+    """What the report is, how it was made, and how to read it."""
+    seeds = sorted({len(runs) for runs in groups.values()})
+    seed_text = DASH if not seeds else f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]} to {seeds[-1]}"
+    runs = {(r["row"], r["seed"]): r for r in results}  # a run shared by two tables counts once
+    total = sum(r.get("train_wall_s") or 0 for r in runs.values())
+    return [
+        "# Reproduction at small scale",
+        "",
+        "The tables of *Win-Win: Training High-Resolution Vision Transformers from Two Windows* (ICLR 2024), "
+        "trained at small scale on embedded data, several seeds per row.",
+        "",
+        f"- command: `{command}`",
+        f"- machine: {_machine_line(machine)}",
+        f"- {_count(len(tables), 'table')}, {_count(len(groups), 'row')} with results, "
+        f"{_count(len(runs), 'training run')}, total training wall time {_duration(total)}",
+        "",
+        f"How to read: ours are mean ± sample std over seeds (the number of seeds in brackets; {seed_text} per "
+        "row). The paper's numbers are for its setting (datasets, models and resolutions in each table's "
+        "header); ours are for the embedded data at small scale: compare orderings, not values.",
+        "",
+    ]
+
+
+def write_report(out_dir: Path, tables: list[dict], results: list[dict], machine: dict, command: str) -> Path:
+    """Write ``out_dir/REPRODUCTION.md`` (and its pictures under ``out_dir/images``) from the finished
+    runs; tables whose rows have no results yet are reported as such. Returns the markdown's path."""
+    out_dir = Path(out_dir)
+    groups = group_results(results)
+    body, outcomes = [], []
+    for table in tables:
+        lines, table_outcomes = table_section(out_dir, table, groups)
+        body += lines
+        outcomes += table_outcomes
+    summary = (
+        f"Claims: {outcomes.count(True)} reproduced, {outcomes.count(False)} not reproduced, "
+        f"{outcomes.count(None)} waiting for runs."
+    )
+    text = "\n".join([*header(tables, results, groups, machine, command), summary, "", *body])
+    path = out_dir / "REPRODUCTION.md"
+    atomic_write_text(path, text.rstrip() + "\n")
+    return path
