@@ -1,4 +1,5 @@
-"""AdamW with layer-wise lr decay and no weight decay on norms/biases; warm-up + cosine schedule."""
+"""AdamW with layer-wise lr decay and no weight decay on norms/biases, temperatures and RoPE-Mixed frequencies;
+warm-up + cosine schedule."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ import math
 
 import torch
 from torch import nn
+
+# Parameters that take no weight decay whatever their shape (besides every 1-D one), by name: learned attention
+# temperatures, and RoPE-Mixed's frequencies (an attention's ``rope.freqs``, (heads, D/2, 2): decay would pull them
+# towards 0, i.e. towards no position information).
+NO_DECAY_NAMES = ("temperature", "rope.freqs")
 
 
 def param_groups(model: nn.Module, weight_decay: float, layer_decay: float) -> list[dict]:
@@ -24,7 +30,7 @@ def param_groups(model: nn.Module, weight_decay: float, layer_decay: float) -> l
                 if not p.requires_grad or id(p) in seen:
                     continue
                 seen.add(id(p))
-                (no_decay if p.ndim <= 1 or "temperature" in name else decay).append(p)
+                (no_decay if p.ndim <= 1 or any(k in name for k in NO_DECAY_NAMES) else decay).append(p)
         for params, wd in ((decay, weight_decay), (no_decay, 0.0)):
             if params:
                 out.append({"params": params, "weight_decay": wd, "lr_scale": scale})

@@ -9,6 +9,7 @@ from .mlp import Mlp
 from .patch_embed import PatchEmbed, grid_positions, patchify
 from .pos_embed import cosine_pos_embed
 from .rope import RoPE2D, RotaryTables
+from .rope_mixed import RoPEMixed, Rotary, mixed_frequencies
 
 __all__ = [
     "Attention",
@@ -22,11 +23,14 @@ __all__ = [
     "Mlp",
     "PatchEmbed",
     "RoPE2D",
+    "RoPEMixed",
+    "Rotary",
     "RotaryTables",
     "cosine_pos_embed",
     "drop_path",
     "global_block_indices",
     "grid_positions",
+    "mixed_frequencies",
     "patchify",
     "window_partition",
     "window_unpartition",

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .rope import RoPE2D, RotaryTables
+from .rope import RotaryTables
+from .rope_mixed import Rotary
 
 
 class AttentionBase(nn.Module):
@@ -23,7 +24,7 @@ class AttentionBase(nn.Module):
     temperature (one float, or one learnable value per head). Subclasses project their inputs to q, k, v
     and call ``_attend``; calibration finds every attention layer through this class."""
 
-    def __init__(self, dim: int, num_heads: int, rope: RoPE2D | None = None, attn_drop: float = 0.0) -> None:
+    def __init__(self, dim: int, num_heads: int, rope: Rotary | None = None, attn_drop: float = 0.0) -> None:
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
@@ -40,7 +41,8 @@ class AttentionBase(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
 
     def rope_tables(self, pos: torch.Tensor | RotaryTables) -> RotaryTables:
-        """RoPE tables of tokens at ``pos`` (B, N, 2) for this layer's heads; tables pass through unchanged."""
+        """RoPE tables of tokens at ``pos`` (B, N, 2) for this layer's heads, (B, 1, N, D) or per head (B, h, N, D)
+        with ``RoPEMixed``; tables pass through unchanged."""
         return pos if isinstance(pos, RotaryTables) else self.rope.tables(pos, self.head_dim)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,7 +104,7 @@ class Attention(AttentionBase):
         dim: int,
         num_heads: int,
         qkv_bias: bool = True,
-        rope: RoPE2D | None = None,
+        rope: Rotary | None = None,
         attn_drop: float = 0.0,
         proj_drop: float = 0.0,
     ) -> None:
@@ -133,7 +135,7 @@ class CrossAttention(AttentionBase):
         dim: int,
         num_heads: int,
         qkv_bias: bool = True,
-        rope: RoPE2D | None = None,
+        rope: Rotary | None = None,
         attn_drop: float = 0.0,
         proj_drop: float = 0.0,
     ) -> None:

@@ -8,7 +8,8 @@ from torch import nn
 from .attention import Attention
 from .drop import DropPath
 from .mlp import Mlp
-from .rope import RoPE2D, RotaryTables
+from .rope import RotaryTables
+from .rope_mixed import Rotary
 
 
 class Block(nn.Module):
@@ -19,7 +20,7 @@ class Block(nn.Module):
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
         drop_path: float = 0.0,
-        rope: RoPE2D | None = None,
+        rope: Rotary | None = None,
         norm_layer: type[nn.Module] = nn.LayerNorm,
         norm_eps: float = 1e-6,
     ) -> None:

@@ -8,7 +8,8 @@ works, including the scattered positions of a window batch.
 
 A model computes the cos / sin tables of its tokens once per forward (``RoPE2D.tables``) and hands them to
 every layer: ``x * cos + rotate(x) * sin``, where ``rotate`` swaps the quarters [a, b, c, d] of D to
-[b, a, d, c] (one ``flip``) and the signs of rotate-half, [-b, a, -d, c], live in the sin table.
+[b, a, d, c] (one ``flip``) and the signs of rotate-half, [-b, a, -d, c], live in the sin table. The same
+tables may hold one set per head (``RoPEMixed`` in ``rope_mixed.py``, learned mixed-axis frequencies).
 """
 
 from __future__ import annotations
@@ -18,13 +19,19 @@ from torch import nn
 
 
 class RotaryTables:
-    """cos and signed sin of one set of token positions, each (B, 1, N, D) float32; cast once per dtype.
+    """cos and signed sin of one set of token positions, each (B, 1, N, D) float32 (shared by the heads,
+    RoPE2D) or (B, H, N, D) (one table per head, RoPEMixed); cast once per dtype.
 
-    Along D: the y half then the x half; inside each half the quarters hold (cos, cos) and (-sin, sin).
+    Along D: the y half then the x half; inside each half the quarters hold (cos, cos) and (-sin, sin). A
+    rotated pair is (j, j + D/4) inside a half.
     """
 
     def __init__(self, cos: torch.Tensor, sin: torch.Tensor) -> None:
-        self.cos, self.sin = cos, sin  # (B, 1, N, D) float32
+        if cos.ndim != 4 or cos.shape != sin.shape:
+            raise ValueError(
+                f"RoPE tables must be cos and sin of one shape (B, 1|H, N, D), got {cos.shape}, {sin.shape}"
+            )
+        self.cos, self.sin = cos, sin  # (B, 1|H, N, D) float32
         self._cast: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] = {cos.dtype: (cos, sin)}
 
     @property
@@ -33,8 +40,13 @@ class RotaryTables:
         B, _, N, D = self.cos.shape
         return B, N, D
 
+    @property
+    def heads(self) -> int:
+        """1 when the heads share the tables, else the number of heads H they are for."""
+        return self.cos.shape[1]
+
     def cast(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """(cos, signed sin) in ``dtype``, each (B, 1, N, D); the cast is made on the first call only."""
+        """(cos, signed sin) in ``dtype``, each (B, 1|H, N, D); the cast is made on the first call only."""
         if dtype not in self._cast:
             self._cast[dtype] = (self.cos.to(dtype), self.sin.to(dtype))
         return self._cast[dtype]
@@ -42,8 +54,11 @@ class RotaryTables:
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., B, heads, N, D) -> rotated, same shape (q and k may be stacked in front)."""
         B, N, D = self.shape
-        if x.ndim < 4 or (x.shape[-4], x.shape[-2], x.shape[-1]) != (B, N, D):
-            raise ValueError(f"RoPE tables for (B, N, D) = {(B, N, D)} do not fit x of shape {tuple(x.shape)}")
+        H = self.heads
+        if x.ndim < 4 or (x.shape[-4], x.shape[-2], x.shape[-1]) != (B, N, D) or H not in (1, x.shape[-3]):
+            raise ValueError(
+                f"RoPE tables for (B, heads, N, D) = {(B, H, N, D)} do not fit x of shape {tuple(x.shape)}"
+            )
         cos, sin = self.cast(x.dtype)
         swapped = x.unflatten(-1, (2, 2, D // 4)).flip(-2).flatten(-3)  # (..., B, h, N, D): [b, a, d, c]
         return x * cos + swapped * sin  # (..., B, h, N, D)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 HEADS = ("linear", "convnext", "dpt")
+POS_EMBEDS = ("rope", "cosine", "rope+cosine", "rope_mixed", "none")
 ATTENTIONS = ("global", "vitdet")
 
 # Settings of earlier versions: old name -> (name in checkpoints now, hint for configs).
@@ -25,7 +26,9 @@ class ModelConfig:
     mlp_ratio: float = 4.0
     qkv_bias: bool = True
     drop_path: float = 0.0  # stochastic depth at the last block
-    pos_embed: str = "rope"  # rope | cosine | rope+cosine (both) | none
+    # rope | cosine | rope+cosine (both) | none | rope_mixed: RoPE-Mixed (Heo et al. 2024), learned mixed-axis
+    # frequencies per block and head, initialised from rope_base (monocular models only)
+    pos_embed: str = "rope"
     rope_base: float = 100.0  # CroCo's RoPE100
     # global: every block attends to all tokens (Win-Win). vitdet: the ViTDet / SAM baseline (paper Tables 2, 4):
     # blocks attend inside vitdet_window x vitdet_window token windows of the full grid, except
@@ -61,9 +64,11 @@ class ModelConfig:
             raise ValueError(f"model.head_padding must be zeros or replicate, got {self.head_padding!r}")
         if self.embed_dim % self.num_heads:
             raise ValueError(f"model.embed_dim {self.embed_dim} must be divisible by model.num_heads {self.num_heads}")
+        if self.pos_embed not in POS_EMBEDS:
+            raise ValueError(f"model.pos_embed must be one of {POS_EMBEDS}, got {self.pos_embed!r}")
         head_dim = self.embed_dim // self.num_heads
         if "rope" in self.pos_embed and head_dim % 4:
-            raise ValueError(f"RoPE2D needs a head dimension divisible by 4, got {head_dim}")
+            raise ValueError(f"RoPE ({self.pos_embed}) needs a head dimension divisible by 4, got {head_dim}")
         if self.patch_size < 1 or self.depth < 1 or self.out_channels < 1:
             raise ValueError("model.patch_size, model.depth and model.out_channels must be positive")
         if self.attention not in ATTENTIONS:
@@ -80,6 +85,11 @@ class ModelConfig:
         if self.head_temperatures is not None and not all(v > 0 for row in self.head_temperatures for v in row):
             raise ValueError(f"model.head_temperatures must all be > 0, got {self.head_temperatures}")
         if self.binocular:
+            if self.pos_embed == "rope_mixed":
+                raise ValueError(
+                    "model.pos_embed=rope_mixed is for monocular models only; a binocular model (its decoder, CroCo "
+                    "files) supports rope, cosine, rope+cosine or none"
+                )
             if self.decoder_depth < 1 or self.decoder_dim % self.decoder_heads:
                 raise ValueError(
                     f"a binocular model needs model.decoder_depth >= 1 and model.decoder_dim divisible by "

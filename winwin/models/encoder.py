@@ -14,12 +14,13 @@ from ..layers import (
     LocalWindows,
     PatchEmbed,
     RoPE2D,
+    RoPEMixed,
     cosine_pos_embed,
     global_block_indices,
 )
 from ..windows import Windows
 
-POS_EMBEDS = ("rope", "cosine", "rope+cosine", "none")
+POS_EMBEDS = ("rope", "cosine", "rope+cosine", "rope_mixed", "none")
 ATTENTIONS = ("global", "vitdet")
 
 
@@ -32,6 +33,10 @@ class ViTEncoder(nn.Module):
     ``attention="vitdet"`` is the ViTDet-style baseline (paper Tables 2, 4): blocks attend inside
     ``vitdet_window`` x ``vitdet_window`` windows of the full grid, except ``vitdet_global_blocks`` evenly
     spaced global blocks (the last one included); full images only.
+
+    ``pos_embed="rope_mixed"``: RoPE-Mixed (Heo et al. 2024), learned mixed-axis frequencies per block and head
+    (``RoPEMixed``, in each block's attention), initialised from ``rope_base``; each block computes its
+    per-head tables at its turn, so only one block's tables are alive at a time (global and vitdet blocks).
     """
 
     def __init__(
@@ -61,14 +66,21 @@ class ViTEncoder(nn.Module):
         self.embed_dim = embed_dim
         self.pos_embed = pos_embed
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
-        self.rope = RoPE2D(rope_base) if "rope" in pos_embed else None  # parameter-free, shared by all blocks
+        axial = pos_embed in ("rope", "rope+cosine")
+        self.rope = RoPE2D(rope_base) if axial else None  # parameter-free, shared by all blocks
         self.head_dim = embed_dim // num_heads
+        mixed = pos_embed == "rope_mixed"  # every block its own learned frequencies, drawn at its build
         rates = torch.linspace(0, drop_path, depth).tolist()  # stochastic depth grows with depth
         self.attention, self.vitdet_window = attention, vitdet_window
         glob = set(range(depth)) if attention == "global" else set(global_block_indices(depth, vitdet_global_blocks))
         self.blocks = nn.ModuleList(
             (Block if i in glob else LocalBlock)(
-                embed_dim, num_heads, mlp_ratio, qkv_bias, drop_path=rate, rope=self.rope
+                embed_dim,
+                num_heads,
+                mlp_ratio,
+                qkv_bias,
+                drop_path=rate,
+                rope=RoPEMixed(num_heads, self.head_dim, rope_base) if mixed else self.rope,
             )
             for i, rate in enumerate(rates)
         )
@@ -113,12 +125,14 @@ class ViTEncoder(nn.Module):
         x, pos = self.patch_embed(img, None if windows is None else windows.index)  # (B, T, D), (B, T, 2)
         if "cosine" in self.pos_embed:
             x = x + cosine_pos_embed(pos, self.embed_dim).to(x.dtype)
-        # RoPE cos / sin of the tokens, computed once and shared by every block
+        # RoPE cos / sin of the tokens, computed once and shared by every block. rope_mixed: the blocks get the
+        # positions and each attention computes its own per-head tables (B, h, T, D) at its turn (never all at once)
         rot = pos if self.rope is None else self.rope.tables(pos, self.head_dim)  # tables (B, 1, T, D)
         local = None  # the windows of the local blocks, shared by all of them
         if len(self.global_blocks()) < self.depth:
             grid = self.patch_embed.grid_size(img.shape[-2:])
-            local = LocalWindows(pos, grid, self.vitdet_window, self.rope, self.head_dim)  # tables (B*nW, 1, w*w, D)
+            # tables (B*nW, 1, w*w, D); rope_mixed: windowed positions (B*nW, w*w, 2), each block makes its tables
+            local = LocalWindows(pos, grid, self.vitdet_window, self.rope, self.head_dim)
         wanted = {i % self.depth for i in return_layers}
         outputs: dict[int, torch.Tensor] = {}
         for i, block in enumerate(self.blocks):
