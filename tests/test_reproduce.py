@@ -1,29 +1,79 @@
-"""``winwin reproduce --quick``: every row of Tables 1 and 2 trains (a tiny model, 2 steps), is evaluated
-in its test variants and reported; a second call finds everything cached and trains nothing."""
+"""``winwin reproduce --quick``: every row of every table trains (a tiny model, 2 steps), is evaluated in its
+test variants and reported; a second call finds everything cached and trains nothing."""
 
+import json
 from pathlib import Path
 
+import pytest
+import torch
+
+from winwin.reproduce.catalog import TABLES
 from winwin.reproduce.main import reproduce
 from winwin.reproduce.runner import QUICK, result_path, run_dir
-from winwin.reproduce.tables import TABLE1, TABLE2, TILING, TUNED
+from winwin.reproduce.tables import LEARNED, TABLE1, TABLE2, TILING, TUNED, crop_size, crop_variant
+from winwin.reproduce.tables_studies import APPENDIX_A, LEARNED_T
+from winwin.reproduce.variants import CroppedSet
 
 
 def test_quick_reproduction_runs_every_row_and_caches_them(tmp_path):
+    tables = list(TABLES.values())
     said: list[str] = []
-    report = reproduce([TABLE1, TABLE2], [0], QUICK, tmp_path, say=said.append)
+    report = reproduce(tables, [0], QUICK, tmp_path, say=said.append)
     text = Path(report).read_text()
-    for table in (TABLE1, TABLE2):
+    for table in tables:
+        assert f"## {table.title}" in text
         for row in table.rows:
             assert row.name in text
-            assert result_path(run_dir(tmp_path, row, 0, QUICK), row).is_file(), row.name
-    assert "not run yet" not in text and "## Table 2" in text and (tmp_path / "images" / "table1_curves.png").is_file()
+            result = result_path(run_dir(tmp_path, row, 0, QUICK, table), row)
+            assert result.is_file(), (table.key, row.name)
+    assert "not run yet" not in text
+    for image in ("table1_curves", "table1_temperature", "appendixA_resolution", "table3_curves"):
+        assert (tmp_path / "images" / f"{image}.png").is_file(), image
     crop = next(r for r in TABLE2.rows if TILING in r.variants)
     one_window = next(r for r in TABLE1.rows if r.name.startswith("1 win."))
-    assert run_dir(tmp_path, crop, 0, QUICK) == run_dir(tmp_path, one_window, 0, QUICK)  # one run, two rows
+    assert run_dir(tmp_path, crop, 0, QUICK, TABLE2) == run_dir(tmp_path, one_window, 0, QUICK, TABLE1)
     assert TUNED in one_window.variants
-    trained = [s for s in said if s.startswith("reproduce: ") and "->" in s and "report" not in s]
-    assert len(trained) == len({r.name for t in (TABLE1, TABLE2) for r in t.rows})
+    trained = [s for s in said if s.startswith("reproduce: ") and "->" in s and "pretraining" not in s and "report" not in s]
+    assert len(trained) == len({r.name for t in tables for r in t.rows}), "\n".join(trained)
+    assert len([s for s in said if "pretraining" in s]) == 1  # Table 3's rows share one pretraining
+    # a row shared by several tables: the variants a later table asks for are added to the cached result
+    assert any(s.endswith(f"evaluating {LEARNED}") for s in said)
+    win_win = LEARNED_T.rows[0]
+    result = json.loads(result_path(run_dir(tmp_path, win_win, 0, QUICK, LEARNED_T), win_win).read_text())
+    assert {"full", TUNED, LEARNED} <= set(result["variants"]) and result["variants"][LEARNED]["extra_s"] > 0
+    assert len(result["variants"][TUNED]["sweep"]) > 1
+    assert all(v in result["variants"] for v in APPENDIX_A.rows[-1].variants)  # the crops, same file
 
     said.clear()
-    reproduce([TABLE1, TABLE2], [0], QUICK, tmp_path, say=said.append)
-    assert [s for s in said if "seed" in s] == []  # everything cached
+    reproduce(tables, [0], QUICK, tmp_path, say=said.append)
+    assert [s for s in said if "seed" in s or "pretraining" in s] == []  # everything cached
+
+
+class Coordinates(torch.utils.data.Dataset):
+    """Samples whose maps hold their pixel's coordinates, so a crop's position can be read back."""
+
+    def __len__(self) -> int:
+        return 3
+
+    def __getitem__(self, index: int) -> dict:
+        y, x = torch.meshgrid(torch.arange(12.0), torch.arange(20.0), indexing="ij")  # (H, W) each
+        return {"image": torch.stack([y, x, y + x]), "label": (y * 100 + x).long(), "index": index, "k": torch.ones(4)}
+
+
+def test_test_crops_cut_every_map_at_one_position_drawn_from_the_index():
+    crops = CroppedSet(Coordinates(), (4, 6))
+    a, b = crops[1], crops[1]
+    assert a["image"].shape == (3, 4, 6) and a["label"].shape == (4, 6) and a["k"].shape == (4,)
+    assert torch.equal(a["image"], b["image"])  # the same crop every time
+    y0, x0 = int(a["image"][0, 0, 0]), int(a["image"][1, 0, 0])
+    assert torch.equal(a["label"], (a["image"][0] * 100 + a["image"][1]).long())  # image and label aligned
+    assert a["index"] == 1 and 0 <= y0 <= 8 and 0 <= x0 <= 14
+    positions = {(int(crops[i]["image"][0, 0, 0]), int(crops[i]["image"][1, 0, 0])) for i in range(3)}
+    assert len(positions) > 1  # positions differ between images
+    with pytest.raises(ValueError, match="does not fit"):
+        CroppedSet(Coordinates(), (13, 6))[0]
+
+
+def test_crop_variant_names_round_trip():
+    assert crop_size(crop_variant(64, 128)) == (64, 128)
+    assert crop_size(TUNED) is None and crop_size("test crop 64x") is None

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import torch
 
+from .catalog import TABLES
 from .report import write_report
 from .runner import QUICK, Budget, run_row
-from .tables import TABLES, Table
+from .tables import Table
 
 
 def machine(device: str) -> dict:
@@ -42,7 +43,7 @@ def reproduce(tables: list[Table], seeds: list[int], budget: Budget, out: Path, 
     for seed in seeds:
         for table in tables:
             for row in table.rows:
-                result = run_row(row, seed, budget, out, device, say)
+                result = run_row(table, row, seed, budget, out, device, say)
                 results = [r for r in results if (r["row"], r["seed"]) != (row.name, seed)] + [result]
                 report = write_report(out, [t.as_dict() for t in tables], _by_table(tables, results), info, command)
     say(f"reproduce: report -> {report}")

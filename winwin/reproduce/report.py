@@ -9,7 +9,9 @@ import statistics
 from pathlib import Path
 
 from ..files import atomic_write_text
+from .figures import save_resolution, save_temperature
 from .plots import save_curves, sorted_curve
+from .tables import TUNED
 
 CONVERGED_AT = 0.75  # compare the last validation value with the one at this fraction of the steps
 CONVERGED_TOLERANCE = 0.02  # relative to the last value
@@ -77,11 +79,17 @@ def convergence(runs: list[dict], higher_is_better: bool) -> str:
 
 
 def _row_variants(row: dict, runs: list[dict]) -> list[str]:
-    """The paper's test variants for the row, then any other variant our runs tested."""
+    """The test variants the table asks of the row (its paper's first); a row unknown to the table: every
+    variant its runs hold."""
     names = list(row.get("paper", {}))
-    for run in runs:
-        names += [v for v in run.get("variants", {}) if v not in names]
-    return names
+    declared = row.get("variants") or [v for run in runs for v in run.get("variants", {})]
+    return names + [v for v in dict.fromkeys(declared) if v not in names]
+
+
+def _variant_label(variant: str, runs: list[dict]) -> str:
+    """The variant's name, with the mean extra time it took beyond training (e.g. learning temperatures)."""
+    extra = [r["variants"][variant]["extra_s"] for r in runs if "extra_s" in r.get("variants", {}).get(variant, {})]
+    return f"{variant} (+{statistics.fmean(extra) / 60:.1f} min)" if extra else variant
 
 
 def _mean_of(runs: list[dict], key: str) -> float | None:
@@ -110,7 +118,8 @@ def _row_lines(table: dict, row: dict, runs: list[dict]) -> list[str]:
     for i, variant in enumerate(_row_variants(row, runs)):
         ours = mean_std(variant_values(runs, variant, table["metric"]), table)
         paper = _paper(row.get("paper", {}).get(variant))
-        lines.append(" | ".join([f"| {row['name']}", variant, ours, paper, *(per_row if i == 0 else [""] * 4)]) + " |")
+        label = _variant_label(variant, runs)
+        lines.append(" | ".join([f"| {row['name']}", label, ours, paper, *(per_row if i == 0 else [""] * 4)]) + " |")
     return lines
 
 
@@ -223,14 +232,25 @@ def claims_section(table: dict, groups: dict) -> tuple[list[str], list[bool | No
     return lines, [ok for _, ok in checked]
 
 
+FIGURES = {"curves": "learning curves", "temperature": "temperature sweeps", "resolution": "test resolution"}
+
+
 def _figure_lines(out_dir: Path, table: dict, rows: list[dict], groups: dict) -> list[str]:
-    """Draw the table's curves; the markdown that shows them."""
+    """Draw the table's figures; the markdown that shows them."""
     runs = [(row["name"], groups.get((table["key"], row["name"]), [])) for row in rows]
     reference = _mean_of(groups.get((table["key"], table.get("reference_row")), []), "train_wall_s")
-    name = f"{table['key']}_curves.png"
-    if not save_curves(out_dir / "images" / name, table, runs, reference):
-        return ["No learning curves yet."]
-    return [f"![{table.get('title', table['key'])}: learning curves](images/{name})"]
+    lines = []
+    for kind in table.get("figures", ["curves"]):
+        name, what = f"{table['key']}_{kind}.png", FIGURES[kind]
+        path = out_dir / "images" / name
+        if kind == "curves":
+            drawn = save_curves(path, table, runs, reference)
+        elif kind == "temperature":
+            drawn = save_temperature(path, table, runs, TUNED)
+        else:
+            drawn = save_resolution(path, table, runs)
+        lines += [f"![{table.get('title', table['key'])}: {what}](images/{name})" if drawn else f"No {what} yet.", ""]
+    return lines
 
 
 def table_section(out_dir: Path, table: dict, groups: dict) -> tuple[list[str], list[bool | None]]:
@@ -246,12 +266,14 @@ def table_section(out_dir: Path, table: dict, groups: dict) -> tuple[list[str], 
         f"Paper: {table.get('paper_source', DASH)}. Metric: {table.get('unit', table['metric'])}, {direction} is "
         "better.",
         "",
+        *([table["intro"], ""] if table.get("intro") else []),
         *results_section(table, rows, groups),
         "",
-        "### At equal training time",
-        "",
-        *equal_time_section(table, rows, groups),
-        "",
+        *(
+            ["### At equal training time", "", *equal_time_section(table, rows, groups), ""]
+            if "curves" in table.get("figures", ["curves"])
+            else []
+        ),
         "### The paper's orderings",
         "",
         *claims,

@@ -13,17 +13,16 @@ from pathlib import Path
 
 import torch
 
-from ..engine.calibrate import CalibrationImages, best_temperature, sweep_temperature
 from ..engine.checkpoint import load_checkpoint, load_task
 from ..engine.config import ExperimentConfig, load_config
-from ..engine.evaluate import evaluate
-from ..engine.train import build_datasets, build_split, check_against_data, train
+from ..engine.pretrain import pretrain
+from ..engine.train import build_datasets, check_against_data, train
 from ..files import atomic_write_text
-from ..inference import InferenceSpec
-from .tables import RESIZE, TILING, TUNED, Row
+from .tables import FULL, Row, Table
+from .variants import evaluate_variants, has_variant
 
-BASE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
-SWEEP = [0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.7, 2.0]
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+DEFAULT_BASE = "demo.yaml"
 
 
 @dataclass(frozen=True)
@@ -33,39 +32,74 @@ class Budget:
     steps: int = 4000
     eval_every: int = 500
     calib_images: int = 100
+    learn_steps: int = 200  # learned per-head temperatures: optimisation steps
     overrides: tuple[str, ...] = ()
+    pretrain_steps: int | None = None  # None: the pretraining config's own
 
-    def key(self, row: Row) -> str:
-        text = json.dumps([list(row.overrides), list(self.overrides), self.steps, self.eval_every])
-        return hashlib.sha1(text.encode()).hexdigest()[:10]
+    def schedule(self, table: Table) -> tuple[int, int]:
+        """(steps, eval_every) of the table's runs: the budget's, times the table's ``step_scale``."""
+        return max(1, round(self.steps * table.step_scale)), max(1, round(self.eval_every * table.step_scale))
+
+    def key(self, row: Row, table: Table) -> str:
+        """The run's identity: what it trains (the base config is named only when it is not the default)."""
+        steps, eval_every = self.schedule(table)
+        parts: list = [list(row.overrides), list(self.overrides), steps, eval_every]
+        if table.base_config != DEFAULT_BASE or table.pretrain:
+            parts += [table.base_config, table.pretrain]
+        return hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:10]
 
 
 # a few steps of a tiny model on the embedded images: checks that everything runs (the test suite's)
 QUICK = Budget(
-    steps=2, eval_every=1, calib_images=2,
+    steps=2, eval_every=1, calib_images=2, learn_steps=2, pretrain_steps=2,
     overrides=("model.embed_dim=32", "model.num_heads=2", "model.depth=2", "model.head_width=8",
                "data.train_length=8", "data.val_length=2", "train.batch_size=2", "train.log_every=1"),
 )  # fmt: skip
 
 
-def run_dir(out: Path, row: Row, seed: int, budget: Budget) -> Path:
+def run_dir(out: Path, row: Row, seed: int, budget: Budget, table: Table) -> Path:
     """The training run of (row, seed): keyed by what it trains, so rows of two tables with the same
     overrides share it (their test variants are cached apart, one result file per row name)."""
-    return out / "runs" / budget.key(row) / f"s{seed}"
+    return out / "runs" / budget.key(row, table) / f"s{seed}"
 
 
 def result_path(folder: Path, row: Row) -> Path:
     return folder / f"result-{re.sub(r'[^a-z0-9]+', '-', row.name.lower()).strip('-')}.json"
 
 
-def row_config(row: Row, seed: int, budget: Budget, folder: Path, device: str) -> ExperimentConfig:
-    if not BASE_CONFIG.is_file():
-        raise FileNotFoundError(f"winwin reproduce needs {BASE_CONFIG} (run it from a source checkout)")
+def _config_file(name: str) -> Path:
+    path = CONFIGS / name
+    if not path.is_file():
+        raise FileNotFoundError(f"winwin reproduce needs {path} (run it from a source checkout)")
+    return path
+
+
+def pretrained(table: Table, budget: Budget, out: Path, device: str, say=print) -> Path | None:
+    """The cross-view pretraining the table's rows start from (trained once, then reused), or None."""
+    if table.pretrain is None:
+        return None
+    steps = [] if budget.pretrain_steps is None else [f"train.steps={budget.pretrain_steps}"]
+    overrides = [*budget.overrides, *steps, "train.seed=0", f"train.device={device}"]
+    key = hashlib.sha1(json.dumps([table.pretrain, overrides]).encode()).hexdigest()[:10]
+    folder = out / "pretrain" / key
+    if not (folder / "croco.pth").is_file() or not (folder / "done").is_file():
+        say(f"reproduce: pretraining {table.pretrain} for {table.key} -> {folder}")
+        cfg = load_config(_config_file(table.pretrain), [*overrides, f"out_dir={folder.parent}", f"name={folder.name}"])
+        pretrain(cfg, progress=False)
+        atomic_write_text(folder / "done", "complete\n")
+    return folder / "croco.pth"
+
+
+def row_config(
+    table: Table, row: Row, seed: int, budget: Budget, folder: Path, device: str, init: Path | None = None
+) -> ExperimentConfig:
+    steps, eval_every = budget.schedule(table)
     return load_config(
-        BASE_CONFIG,
-        [*budget.overrides, *row.overrides, f"train.seed={seed}", f"train.steps={budget.steps}",
-         f"train.eval_every={budget.eval_every}", f"train.ckpt_every={max(1, budget.eval_every)}",
-         f"train.device={device}", f"out_dir={folder.parent}", f"name={folder.name}", "train.resume=true"],
+        _config_file(table.base_config),
+        [*budget.overrides, *row.overrides, f"train.seed={seed}", f"train.steps={steps}",
+         f"train.eval_every={eval_every}", f"train.ckpt_every={eval_every}", f"train.device={device}",
+         f"out_dir={folder.parent}", f"name={folder.name}", "train.resume=true",
+         *([] if init is None else [f"train.init={init}"])],
     )  # fmt: skip
 
 
@@ -102,49 +136,33 @@ def step_flops_of(cfg: ExperimentConfig) -> float:
     return float(step_flops(lambda: loss_fn(*item.to(device)).backward())["total"])
 
 
-def evaluate_variants(row: Row, cfg: ExperimentConfig, folder: Path, budget: Budget, device: str) -> dict:
-    """The row's test variants beyond the plain full pass (already in ``eval.json``)."""
-    model, info = load_checkpoint(folder / "checkpoints" / "last", device)
-    task = load_task(info)
-    val_set = build_split(task, cfg, cfg.data.val_split, train=False)
-    out: dict = {}
-    for variant in row.variants:
-        if variant == TUNED:
-            train_set = build_split(task, cfg, cfg.data.train_split, train=True)
-            images = CalibrationImages(train_set, min(budget.calib_images, len(train_set)))
-            curve = sweep_temperature(task, model, images, SWEEP, device, 2, False, False)
-            t = best_temperature(curve, "loss")["temperature"]  # the paper's criterion: the training loss
-            out[variant] = {
-                **evaluate(task, model, val_set, device, 2, temperature=t, progress=False),
-                "temperature": t,
-            }
-        elif variant in (RESIZE, TILING):
-            spec = InferenceSpec(mode=variant, tile=row.tile, overlap=0.5)
-            out[variant] = evaluate(task, model, val_set, device, 2, progress=False, inference=spec)
-    return out
-
-
-def run_row(row: Row, seed: int, budget: Budget, out: Path, device: str = "cpu", say=print) -> dict:
-    """The cached result of (row, seed), or train and evaluate it now (resuming an interrupted run)."""
-    folder = run_dir(out, row, seed, budget)
+def run_row(table: Table, row: Row, seed: int, budget: Budget, out: Path, device: str = "cpu", say=print) -> dict:
+    """The result of (row, seed): cached, or trained and evaluated now (resuming an interrupted run). A cached
+    result that lacks some of the row's variants gets them evaluated and added."""
+    folder = run_dir(out, row, seed, budget, table)
     cached = result_path(folder, row)
-    if cached.is_file():
-        return json.loads(cached.read_text())
-    cfg = row_config(row, seed, budget, folder, device)
-    say(f"reproduce: {row.name}, seed {seed} -> {folder}")
-    tic = time.perf_counter()
-    if not (folder / "eval.json").is_file():  # written when a training run is complete
-        train(cfg, progress=False)
-    metric = load_task(load_checkpoint(folder / "checkpoints" / "last")[1]).metric().primary
-    variants = {
-        "full": json.loads((folder / "eval.json").read_text()),
-        **evaluate_variants(row, cfg, folder, budget, device),
-    }
-    wall, curve = training_curve(folder, metric, cfg.train.batch_size)
-    flops = step_flops_of(cfg)
-    result = {
-        "row": row.name, "seed": seed, "steps": budget.steps, "train_wall_s": wall, "flops_per_step": flops,
-        "session_s": time.perf_counter() - tic, "variants": variants, "curve": curve, "overrides": list(row.overrides),
-    }  # fmt: skip
+    result = json.loads(cached.read_text()) if cached.is_file() else None
+    missing = [v for v in row.variants if v != FULL and (result is None or not has_variant(result, v))]
+    if result is not None and not missing:
+        return result
+    init = pretrained(table, budget, out, device, say)
+    cfg = row_config(table, row, seed, budget, folder, device, init)
+    if result is None:
+        say(f"reproduce: {row.name}, seed {seed} -> {folder}")
+        tic = time.perf_counter()
+        if not (folder / "eval.json").is_file():  # written when a training run is complete
+            train(cfg, progress=False)
+        metric = load_task(load_checkpoint(folder / "checkpoints" / "last")[1]).metric().primary
+        wall, curve = training_curve(folder, metric, cfg.train.batch_size)
+        result = {
+            "row": row.name, "seed": seed, "steps": cfg.train.steps, "train_wall_s": wall,
+            "flops_per_step": step_flops_of(cfg), "session_s": time.perf_counter() - tic,
+            "variants": {FULL: json.loads((folder / "eval.json").read_text())}, "curve": curve,
+            "overrides": list(row.overrides),
+        }  # fmt: skip
+    else:
+        say(f"reproduce: {row.name}, seed {seed}: evaluating {', '.join(missing)}")
+    new = evaluate_variants(row, missing, cfg, folder, budget.calib_images, budget.learn_steps, device)
+    result["variants"] = {**result["variants"], **new}
     atomic_write_text(cached, json.dumps(result, indent=2))
     return result

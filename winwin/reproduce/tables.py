@@ -1,15 +1,31 @@
-"""The paper's tables at small scale on the embedded segmentation data (``configs/demo.yaml``: 192x384 px =
-12x24 tokens of 16 px). The paper's setting (BDD100k, 1280x720 = 45x80 tokens, a 968-token budget) maps to a
-budget of about 50 tokens (17% of the grid; the paper's is 27%). Each row is a set of config overrides; each
-test variant a way to evaluate the trained model; ``paper`` holds the paper's numbers (mIoU %) for them.
+"""The paper's Tables 1 and 2 at small scale on the embedded segmentation data (``configs/demo.yaml``: 192x384
+px = 12x24 tokens of 16 px). The paper's setting (BDD100k, 1280x720 = 45x80 tokens, a 968-token budget) maps to a
+budget of about 50 tokens (17% of the grid; the paper's is 27%). Each row is a set of config overrides on its
+table's base config; each test variant a way to evaluate the trained model; ``paper`` holds the paper's numbers
+for them. ``tables_flow`` has Table 3, ``tables_studies`` the other studies, ``catalog`` all of them.
 
-Rows with the same overrides are the same runs: Table 2's Win-Win row reuses Table 1's 2-window runs."""
+Rows with the same overrides (and base config) are the same runs: Table 2's Win-Win row reuses Table 1's
+2-window runs. Rows with the same name share one result file, whatever variants each table asks of them."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 FULL, TUNED, RESIZE, TILING = "full", "full, tuned T", "resize", "tiling"
+LEARNED = "full, learned T"  # one temperature per head learned on training images, every weight frozen
+CROP_VARIANT = "test crop {h}x{w}"  # Appendix A: crops of the test images of this size (px)
+
+
+def crop_variant(h: int, w: int) -> str:
+    """The name of the test variant that evaluates on h x w px crops of the test images."""
+    return CROP_VARIANT.format(h=h, w=w)
+
+
+def crop_size(variant: str) -> tuple[int, int] | None:
+    """(h, w) of a test-crop variant's name (``crop_variant``'s inverse), None for other variants."""
+    match = re.fullmatch(r"test crop (\d+)x(\d+)", variant)
+    return None if match is None else (int(match[1]), int(match[2]))
 
 
 @dataclass(frozen=True)
@@ -34,14 +50,21 @@ class Table:
     scale: float = 100.0
     unit: str = "mIoU %"
     paper_source: str = "BDD100k val, ViT-Base from CroCo v2, 1280x720 (45x80 tokens), 968-token budget"
+    base_config: str = "demo.yaml"  # under configs/
+    step_scale: float = 1.0  # the table's training steps: this times the budget's
+    pretrain: str | None = None  # a config under configs/ whose cross-view pretraining every row starts from
+    figures: tuple[str, ...] = ("curves",)  # curves | temperature (App. D) | resolution (App. A)
+    intro: str = ""  # what the table is, when it is not one of the paper's
 
     def as_dict(self) -> dict:
         """What the report reads."""
         return {
             "key": self.key, "title": self.title, "metric": self.metric, "higher_is_better": self.higher_is_better,
             "scale": self.scale, "unit": self.unit, "paper_source": self.paper_source,
-            "reference_row": self.reference_row, "claims": list(self.claims),
-            "rows": [{"name": r.name, "paper": dict(r.paper), "note": r.note} for r in self.rows],
+            "reference_row": self.reference_row, "claims": list(self.claims), "figures": list(self.figures),
+            "intro": self.intro,
+            "rows": [{"name": r.name, "paper": dict(r.paper), "note": r.note, "variants": list(r.variants)}
+                     for r in self.rows],
         }  # fmt: skip
 
 
@@ -65,6 +88,7 @@ TABLE1 = Table(
         Row("6 win. 3x3", _windows(6, 3, 3), (FULL, TUNED), {FULL: 62.3, TUNED: 62.5}, "54 tokens; paper: 13x13"),
     ),
     reference_row=WIN_WIN.name,
+    figures=("curves", "temperature"),
     claims=(
         {"text": "2 windows beat 1 window (a crop)", "better": "2 win. 5x5", "worse": "1 win. 7x7", "variant": FULL},
         {"text": "2 windows beat 6 windows", "better": "2 win. 5x5", "worse": "6 win. 3x3", "variant": FULL},
@@ -125,5 +149,3 @@ TABLE2 = Table(
         },
     ),  # fmt: skip
 )
-
-TABLES = {t.key: t for t in (TABLE1, TABLE2)}
