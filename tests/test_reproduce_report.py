@@ -75,7 +75,7 @@ def test_report_numbers_convergence_equal_time_and_claims(tmp_path):
     row_a = line_starting(text, "| A | full |")
     assert "42.0 ± 2.0 (3)" in row_a and "61.3" in row_a
     assert "| A | full, tuned T | 43.0 ± 2.0 (3) | 61.8 |" in text
-    assert "| 400 | 0.7 | 4.6 | yes |" in row_a  # steps, minutes per run, GFLOP per step, flat curve
+    assert "| 400 | 0.7 | 0.7 | 4.6 | yes |" in row_a  # steps, minutes per run (no timing: as run), GFLOP, flat
     row_b = line_starting(text, "| B | full |")
     assert "51.0 ± 1.4 (2)" in row_b and "63.6" in row_b
     assert "no (still improving by 25.0%)" in row_b  # 0.4 at the end against 0.3 at 75% of the steps
@@ -111,3 +111,46 @@ def test_convergence_follows_the_metric_direction():
     assert convergence([falling], higher_is_better=False) == "no (still improving by 20.0%)"
     assert convergence([falling], higher_is_better=True) == "no (getting worse by 20.0%)"
     assert convergence([{"curve": curve([1.0, 0.995], [1, 2])}], higher_is_better=False) == "yes"
+
+
+def test_timed_step_times_set_the_training_time_and_the_equal_time_comparison(tmp_path):
+    """With step times timed back to back, a row's training time is steps x step time, whatever its runs took
+    as run, and the equal-time comparison reads each curve at the step reached within the reference's time."""
+    timed = {"A": 0.25, "B": 0.1, "C": 0.05}  # s per step: B's 400 steps take T = 40 s
+    runs = [{**r, "step_s": timed[r["row"]]} for r in results()]
+    text = write_report(tmp_path, [TABLE], runs, MACHINE, "winwin reproduce").read_text()
+    assert "| 400 | 1.7 | 0.7 | 4.6 | yes |" in line_starting(text, "| A | full |")  # 400 x 0.25 s; as run 40 s
+    assert "T = 0.7 min" in text
+    assert "| A | 1.7 | 30.0 (step 100, 3 seeds) |" in text  # within 40 s A reaches step 160: its point at 100
+    assert "| C | 0.3 | 36.0 (step 400, 2 seeds) |" in text  # C's 400 steps take 20 s < T
+
+
+def test_declared_variants_extra_cost_and_the_appendix_figures(tmp_path):
+    """A table shows only the variants it declares for a row (a shared result file holds more), a variant's
+    extra time beside its name, and draws the temperature and test-resolution figures from the results."""
+    table = {
+        **TABLE, "key": "t2", "figures": ["temperature", "resolution"], "reference_row": "A",
+        "rows": [{"name": "A", "paper": {}, "note": "", "variants": [FULL, "full, learned T", "test crop 64x128"]}],
+        "claims": [],
+    }  # fmt: skip
+    sweep = [{"temperature": t, "loss": 1 + (t - 1.2) ** 2, "miou": 0.4 - (t - 1.2) ** 2} for t in (0.8, 1.0, 1.2)]
+    runs = []
+    for seed in (0, 1):
+        run = result("A", seed, 0.40, 0.41, [0.3, 0.4], [1, 2])
+        run["table"] = "t2"
+        run["variants"] |= {
+            "full, learned T": {"miou": 0.45, "extra_s": 90.0},
+            "test crop 64x128": {"miou": 0.2},
+            "test crop 192x384": {"miou": 0.4},
+            TUNED: {"miou": 0.41, "sweep": sweep},
+        }
+        runs.append(run)
+    text = write_report(tmp_path, [table], runs, MACHINE, "winwin reproduce").read_text()
+    assert "| A | full, learned T (+1.5 min) | 45.0 ± 0.0 (2) |" in text
+    assert "| A | test crop 64x128 | 20.0 ± 0.0 (2) |" in text
+    assert "| A | full, tuned T |" not in text  # in the result file, not asked by this table
+    assert "At equal training time" not in text  # no learning curves in this table
+    for name in ("t2_temperature", "t2_resolution"):
+        assert f"(images/{name}.png)" in text
+        with Image.open(tmp_path / "images" / f"{name}.png") as image:
+            image.verify()

@@ -12,8 +12,9 @@ import torch
 
 from .catalog import TABLES
 from .report import write_report
-from .runner import QUICK, Budget, run_row
+from .runner import QUICK, Budget, row_config, run_dir, run_row
 from .tables import Table
+from .timing import timed_rows
 
 
 def machine(device: str) -> dict:
@@ -40,14 +41,29 @@ def reproduce(tables: list[Table], seeds: list[int], budget: Budget, out: Path, 
     command = "winwin " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("winwin") else "winwin reproduce"
     results: list[dict] = []
     report = out / "REPRODUCTION.md"
+    step_s = step_times(tables, budget, out, device, say)
     for seed in seeds:
         for table in tables:
             for row in table.rows:
-                result = run_row(table, row, seed, budget, out, device, say)
+                result = {**run_row(table, row, seed, budget, out, device, say), "step_s": step_s.get(row.name)}
                 results = [r for r in results if (r["row"], r["seed"]) != (row.name, seed)] + [result]
                 report = write_report(out, [t.as_dict() for t in tables], _by_table(tables, results), info, command)
     say(f"reproduce: report -> {report}")
     return report
+
+
+def step_times(tables: list[Table], budget: Budget, out: Path, device: str, say=print) -> dict[str, float]:
+    """Seconds per training step of every row, by name, timed back to back (``timing``); none off the CPU."""
+    if torch.device(device).type != "cpu":
+        return {}
+    configs, names = {}, {}
+    for table in tables:
+        for row in table.rows:
+            key = budget.key(row, table)
+            configs[key] = row_config(table, row, 0, budget, run_dir(out, row, 0, budget, table), device)
+            names[row.name] = key
+    seconds = timed_rows(configs, out, say)
+    return {name: seconds[key] for name, key in names.items()}
 
 
 def _by_table(tables: list[Table], results: list[dict]) -> list[dict]:

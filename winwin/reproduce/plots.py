@@ -17,11 +17,17 @@ def sorted_curve(run: dict) -> list[dict]:
     return sorted(run.get("curve") or [], key=lambda p: p["step"])
 
 
+def timed_curve(run: dict) -> list[dict]:
+    """``sorted_curve`` with ``wall_s`` = step x the run's timed step time (``step_s``) when it has one."""
+    step_s = run.get("step_s")
+    return [{**p, "wall_s": p["step"] * step_s} if step_s else p for p in sorted_curve(run)]
+
+
 def mean_curve(runs: list[dict], scale: float = 1.0) -> dict | None:
     """The seeds' curves on common steps (the densest curve's steps that every curve covers, the others
     interpolated there): ``steps``, mean ``wall_s``, and the scaled ``mean``, ``low`` and ``high`` values.
     ``None`` when no run has a curve."""
-    curves = [c for c in (sorted_curve(r) for r in runs) if c]
+    curves = [c for c in (timed_curve(r) for r in runs) if c]
     if not curves:
         return None
     start, end = max(c[0]["step"] for c in curves), min(c[-1]["step"] for c in curves)
@@ -69,7 +75,7 @@ def save_curves(path: Path, table: dict, rows: list[tuple[str, list[dict]]], ref
         by_time.axvline(reference_s / 60, color="gray", ls=":", lw=1, label="reference row's training time")
     unit = table.get("unit", table.get("metric", ""))
     by_step.set_xlabel("training step")
-    by_time.set_xlabel("training wall time (min)")
+    by_time.set_xlabel("training time (min): steps x the timed step time")
     by_step.set_ylabel(f"validation {unit} (full resolution)")
     for ax in (by_step, by_time):
         ax.grid(alpha=0.3)

@@ -102,15 +102,27 @@ def _paper(value) -> str:
     return DASH if value is None else str(value)
 
 
+def train_seconds(runs: list[dict]) -> float | None:
+    """A row's training time: its steps x the step time timed back to back with the other rows' (``timing``),
+    else (no timing) the mean wall time its runs took."""
+    steps, step_s = _mean_of(runs, "steps"), _mean_of(runs, "step_s")
+    return steps * step_s if steps is not None and step_s is not None else _mean_of(runs, "train_wall_s")
+
+
+def _minutes(seconds: float | None) -> str:
+    return DASH if seconds is None else f"{seconds / 60:.1f}"
+
+
 def _row_lines(table: dict, row: dict, runs: list[dict]) -> list[str]:
     """The results table's lines for one row: one per test variant; the per-row columns on the first."""
     if not runs:
         paper = row.get("paper") or {DASH: None}
-        return [f"| {row['name']} | {v} | not run yet | {_paper(p)} | | | | |" for v, p in paper.items()]
-    steps, wall, flops = (_mean_of(runs, k) for k in ("steps", "train_wall_s", "flops_per_step"))
+        return [f"| {row['name']} | {v} | not run yet | {_paper(p)} | | | | | |" for v, p in paper.items()]
+    steps, flops = _mean_of(runs, "steps"), _mean_of(runs, "flops_per_step")
     per_row = [
         DASH if steps is None else f"{steps:.0f}",
-        DASH if wall is None else f"{wall / 60:.1f}",
+        _minutes(train_seconds(runs)),
+        _minutes(_mean_of(runs, "train_wall_s")),
         DASH if flops is None else f"{flops / 1e9:.3g}",
         convergence(runs, table.get("higher_is_better", True)),
     ]
@@ -119,7 +131,8 @@ def _row_lines(table: dict, row: dict, runs: list[dict]) -> list[str]:
         ours = mean_std(variant_values(runs, variant, table["metric"]), table)
         paper = _paper(row.get("paper", {}).get(variant))
         label = _variant_label(variant, runs)
-        lines.append(" | ".join([f"| {row['name']}", label, ours, paper, *(per_row if i == 0 else [""] * 4)]) + " |")
+        cells = per_row if i == 0 else [""] * len(per_row)
+        lines.append(" | ".join([f"| {row['name']}", label, ours, paper, *cells]) + " |")
     return lines
 
 
@@ -129,10 +142,13 @@ def results_section(table: dict, rows: list[dict], groups: dict) -> list[str]:
         f"Ours: mean ± sample std (number of seeds) of {table.get('unit', table['metric'])} on the test set. "
         f"Converged?: averaged over seeds, the validation {table['metric']} (full resolution, temperature 1) at "
         f"the last curve point against the last point at or before {CONVERGED_AT:.0%} of the steps; converged "
-        f"when they differ by less than {CONVERGED_TOLERANCE:.0%} of the last value.",
+        f"when they differ by less than {CONVERGED_TOLERANCE:.0%} of the last value. Train min/run: the steps "
+        "times the row's step time, timed back to back with every other row's at the start of the reproduction "
+        "(comparable between rows); as run: the training time the runs measured (longer when other work shared "
+        "the machine).",
         "",
-        "| row | test variant | ours | paper | steps | train min/run | GFLOP/step | converged? |",
-        "|---|---|---|---|---|---|---|---|",
+        "| row | test variant | ours | paper | steps | train min/run | as run | GFLOP/step | converged? |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines += _row_lines(table, row, groups.get((table["key"], row["name"]), []))
@@ -145,8 +161,11 @@ def results_section(table: dict, rows: list[dict], groups: dict) -> list[str]:
 
 
 def value_at_time(run: dict, seconds: float) -> dict | None:
-    """The run's last curve point with ``wall_s <= seconds`` (None if there is none)."""
-    points = [p for p in sorted_curve(run) if p["wall_s"] <= seconds]
+    """The run's last curve point reached within ``seconds`` of training (by its timed step time when it has
+    one, else by the wall time it measured); None if there is none."""
+    step_s = run.get("step_s")
+    within = (lambda p: p["step"] * step_s <= seconds) if step_s else (lambda p: p["wall_s"] <= seconds)
+    points = [p for p in sorted_curve(run) if within(p)]
     return points[-1] if points else None
 
 
@@ -162,7 +181,7 @@ def _curve_cell(points: list[dict], table: dict) -> str:
 def equal_time_section(table: dict, rows: list[dict], groups: dict) -> list[str]:
     """Every row's validation value at the reference row's mean training time T, next to its final value."""
     reference = groups.get((table["key"], table.get("reference_row")), [])
-    seconds = _mean_of(reference, "train_wall_s")
+    seconds = train_seconds(reference)
     if seconds is None:
         return [f"Reference row {table.get('reference_row')!r} not run yet: no equal-time comparison."]
     lines = [
@@ -179,8 +198,7 @@ def equal_time_section(table: dict, rows: list[dict], groups: dict) -> list[str]
             continue
         at_t = [p for p in (value_at_time(r, seconds) for r in runs) if p is not None]
         ends = [c[-1] for c in (sorted_curve(r) for r in runs) if c]
-        wall = _mean_of(runs, "train_wall_s")
-        minutes = DASH if wall is None else f"{wall / 60:.1f}"
+        minutes = _minutes(train_seconds(runs))
         lines.append(f"| {row['name']} | {minutes} | {_curve_cell(at_t, table)} | {_curve_cell(ends, table)} |")
     return lines
 
@@ -238,7 +256,7 @@ FIGURES = {"curves": "learning curves", "temperature": "temperature sweeps", "re
 def _figure_lines(out_dir: Path, table: dict, rows: list[dict], groups: dict) -> list[str]:
     """Draw the table's figures; the markdown that shows them."""
     runs = [(row["name"], groups.get((table["key"], row["name"]), [])) for row in rows]
-    reference = _mean_of(groups.get((table["key"], table.get("reference_row")), []), "train_wall_s")
+    reference = train_seconds(groups.get((table["key"], table.get("reference_row")), []))
     lines = []
     for kind in table.get("figures", ["curves"]):
         name, what = f"{table['key']}_{kind}.png", FIGURES[kind]

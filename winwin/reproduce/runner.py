@@ -11,14 +11,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from ..engine.checkpoint import load_checkpoint, load_task
 from ..engine.config import ExperimentConfig, load_config
 from ..engine.pretrain import pretrain
-from ..engine.train import build_datasets, check_against_data, train
+from ..engine.train import train
 from ..files import atomic_write_text
 from .tables import FULL, Row, Table
+from .timing import step_flops_of
 from .variants import evaluate_variants, has_variant
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -115,25 +114,6 @@ def training_curve(folder: Path, metric: str, batch: int) -> tuple[float, list[d
         if f"val_{metric}" in r:
             curve.append({"step": r["step"], "wall_s": wall, "value": r[f"val_{metric}"]})
     return wall, curve
-
-
-def step_flops_of(cfg: ExperimentConfig) -> float:
-    """FLOPs of one training step of ``cfg`` (forward, loss, backward), counted as ``bench train`` does."""
-    from ..engine.distributed import Dist
-    from ..engine.step import loss_function
-    from ..engine.train import train_loader
-    from ..models import build_model
-    from ..tasks import build_task
-    from ..tools.flops import step_flops
-
-    task = build_task(cfg.task)
-    train_set, _ = build_datasets(task, cfg)
-    grid = check_against_data(cfg, task, train_set)
-    device = torch.device("cpu")
-    model = build_model(cfg.model)
-    item = next(iter(train_loader(cfg, task, train_set, grid, 0, Dist(), device)))
-    loss_fn = loss_function(task, model, cfg.model.patch_size)
-    return float(step_flops(lambda: loss_fn(*item.to(device)).backward())["total"])
 
 
 def run_row(table: Table, row: Row, seed: int, budget: Budget, out: Path, device: str = "cpu", say=print) -> dict:
