@@ -33,7 +33,9 @@ def test_quick_reproduction_runs_every_row_and_caches_them(tmp_path):
     one_window = next(r for r in TABLE1.rows if r.name.startswith("1 win."))
     assert run_dir(tmp_path, crop, 0, QUICK, TABLE2) == run_dir(tmp_path, one_window, 0, QUICK, TABLE1)
     assert TUNED in one_window.variants
-    trained = [s for s in said if s.startswith("reproduce: ") and "->" in s and "pretraining" not in s and "report" not in s]
+    trained = [
+        s for s in said if s.startswith("reproduce: ") and "->" in s and "pretraining" not in s and "report" not in s
+    ]
     assert len(trained) == len({r.name for t in tables for r in t.rows}), "\n".join(trained)
     assert len([s for s in said if "pretraining" in s]) == 1  # Table 3's rows share one pretraining
     # a row shared by several tables: the variants a later table asks for are added to the cached result
