@@ -143,9 +143,9 @@ def results_section(table: dict, rows: list[dict], groups: dict) -> list[str]:
         f"Converged?: averaged over seeds, the validation {table['metric']} (full resolution, temperature 1) at "
         f"the last curve point against the last point at or before {CONVERGED_AT:.0%} of the steps; converged "
         f"when they differ by less than {CONVERGED_TOLERANCE:.0%} of the last value. Train min/run: the steps "
-        "times the row's step time, timed back to back with every other row's at the start of the reproduction "
-        "(comparable between rows); as run: the training time the runs measured (longer when other work shared "
-        "the machine).",
+        "times the row's step time (forward, loss, backward, AdamW), timed back to back with every other row's at "
+        "the start of the reproduction (comparable between rows); as run: the training time the runs measured, "
+        "data loading included (longer when other work shared the machine).",
         "",
         "| row | test variant | ours | paper | steps | train min/run | as run | GFLOP/step | converged? |",
         "|---|---|---|---|---|---|---|---|---|",
