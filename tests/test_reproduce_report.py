@@ -111,6 +111,8 @@ def test_convergence_follows_the_metric_direction():
     assert convergence([falling], higher_is_better=False) == "no (still improving by 20.0%)"
     assert convergence([falling], higher_is_better=True) == "no (getting worse by 20.0%)"
     assert convergence([{"curve": curve([1.0, 0.995], [1, 2])}], higher_is_better=False) == "yes"
+    with_loss = {"curve": [{**p, "loss": loss} for p, loss in zip(curve([0.3, 0.4], [1, 2]), [0.5, 0.4])]}
+    assert convergence([with_loss], higher_is_better=True) == "no (still improving by 25.0%); val loss -25.0%"
 
 
 def test_timed_step_times_set_the_training_time_and_the_equal_time_comparison(tmp_path):

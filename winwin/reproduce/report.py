@@ -60,22 +60,32 @@ def mean_std(values: list[float], table: dict) -> str:
     return f"{fmt(statistics.fmean(values), table)} ± {fmt(std, table)} ({len(values)})"
 
 
+def _relative_change(curves: list[list[dict]], key: str) -> float | None:
+    """Mean over seeds of ``key`` at the curve's last point against its last point at or before 75% of the
+    steps, relative to the last value; None when a curve lacks such points."""
+    earlier = [[p for p in c if p["step"] <= CONVERGED_AT * c[-1]["step"]] for c in curves]
+    if not curves or not all(earlier) or any(key not in c[-1] or key not in e[-1] for c, e in zip(curves, earlier)):
+        return None
+    last = statistics.fmean(c[-1][key] for c in curves)
+    before = statistics.fmean(e[-1][key] for e in earlier)
+    return (last - before) / max(abs(last), 1e-12)
+
+
 def convergence(runs: list[dict], higher_is_better: bool) -> str:
     """ "yes" when, averaged over seeds, the curve's last value and its value at ~75% of the steps (the last
-    point at or before it) differ by less than 2% of the last value; else "no (still improving by X%)"."""
+    point at or before it) differ by less than 2% of the last value; else "no (still improving by X%)". The
+    validation loss's change over the same stretch follows when the curves have it."""
     curves = [c for c in (sorted_curve(r) for r in runs) if len(c) > 1]
-    if not curves:
+    change = _relative_change(curves, "value")
+    if change is None:
         return DASH
-    earlier = [[p for p in c if p["step"] <= CONVERGED_AT * c[-1]["step"]] for c in curves]
-    if not all(earlier):
-        return DASH
-    last = statistics.fmean(c[-1]["value"] for c in curves)
-    before = statistics.fmean(e[-1]["value"] for e in earlier)
-    change = (last - before) / max(abs(last), 1e-12)
     if abs(change) < CONVERGED_TOLERANCE:
-        return "yes"
-    trend = "still improving" if (change > 0) == higher_is_better else "getting worse"
-    return f"no ({trend} by {abs(change) * 100:.1f}%)"
+        verdict = "yes"
+    else:
+        trend = "still improving" if (change > 0) == higher_is_better else "getting worse"
+        verdict = f"no ({trend} by {abs(change) * 100:.1f}%)"
+    loss = _relative_change(curves, "loss")
+    return verdict if loss is None else f"{verdict}; val loss {loss * 100:+.1f}%"
 
 
 def _row_variants(row: dict, runs: list[dict]) -> list[str]:
@@ -142,10 +152,11 @@ def results_section(table: dict, rows: list[dict], groups: dict) -> list[str]:
         f"Ours: mean ± sample std (number of seeds) of {table.get('unit', table['metric'])} on the test set. "
         f"Converged?: averaged over seeds, the validation {table['metric']} (full resolution, temperature 1) at "
         f"the last curve point against the last point at or before {CONVERGED_AT:.0%} of the steps; converged "
-        f"when they differ by less than {CONVERGED_TOLERANCE:.0%} of the last value. Train min/run: the steps "
-        "times the row's step time (forward, loss, backward, AdamW), timed back to back with every other row's at "
-        "the start of the reproduction (comparable between rows); as run: the training time the runs measured, "
-        "data loading included (longer when other work shared the machine).",
+        f"when they differ by less than {CONVERGED_TOLERANCE:.0%} of the last value (the validation loss's change "
+        "over the same stretch is given beside it: the metric of a small validation set is noisy). Train min/run: "
+        "the steps times the row's step time (forward, loss, backward, AdamW), timed back to back with every other "
+        "row's at the start of the reproduction (comparable between rows); as run: the training time the runs "
+        "measured, data loading included (longer when other work shared the machine).",
         "",
         "| row | test variant | ours | paper | steps | train min/run | as run | GFLOP/step | converged? |",
         "|---|---|---|---|---|---|---|---|---|",

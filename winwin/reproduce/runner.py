@@ -112,8 +112,14 @@ def training_curve(folder: Path, metric: str, batch: int) -> tuple[float, list[d
             wall += (r["step"] - last_step) * batch / r["images_per_s"]
             last_step = r["step"]
         if f"val_{metric}" in r:
-            curve.append({"step": r["step"], "wall_s": wall, "value": r[f"val_{metric}"]})
+            point = {"step": r["step"], "wall_s": wall, "value": r[f"val_{metric}"]}
+            curve.append({**point, "loss": r["val_loss"]} if "val_loss" in r else point)
     return wall, curve
+
+
+def result_metric(folder: Path) -> str:
+    """The primary metric of the trained run in ``folder``."""
+    return load_task(load_checkpoint(folder / "checkpoints" / "last")[1]).metric().primary
 
 
 def run_row(table: Table, row: Row, seed: int, budget: Budget, out: Path, device: str = "cpu", say=print) -> dict:
@@ -123,6 +129,10 @@ def run_row(table: Table, row: Row, seed: int, budget: Budget, out: Path, device
     cached = result_path(folder, row)
     result = json.loads(cached.read_text()) if cached.is_file() else None
     missing = [v for v in row.variants if v != FULL and (result is None or not has_variant(result, v))]
+    if result is not None and "loss" not in (result["curve"] or [{}])[-1] and (folder / "log.jsonl").is_file():
+        cfg = row_config(table, row, seed, budget, folder, device)  # a result of an older version: no loss curve
+        result["curve"] = training_curve(folder, result_metric(folder), cfg.train.batch_size)[1]
+        atomic_write_text(cached, json.dumps(result, indent=2))
     if result is not None and not missing:
         return result
     init = pretrained(table, budget, out, device, say)
@@ -132,8 +142,7 @@ def run_row(table: Table, row: Row, seed: int, budget: Budget, out: Path, device
         tic = time.perf_counter()
         if not (folder / "eval.json").is_file():  # written when a training run is complete
             train(cfg, progress=False)
-        metric = load_task(load_checkpoint(folder / "checkpoints" / "last")[1]).metric().primary
-        wall, curve = training_curve(folder, metric, cfg.train.batch_size)
+        wall, curve = training_curve(folder, result_metric(folder), cfg.train.batch_size)
         result = {
             "row": row.name, "seed": seed, "steps": cfg.train.steps, "train_wall_s": wall,
             "flops_per_step": step_flops_of(cfg), "session_s": time.perf_counter() - tic,
