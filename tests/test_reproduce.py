@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from winwin.reproduce.catalog import TABLES
-from winwin.reproduce.main import reproduce
+from winwin.reproduce.main import reproduce, step_times, training_left
 from winwin.reproduce.runner import QUICK, result_path, run_dir
 from winwin.reproduce.tables import LEARNED, TABLE1, TABLE2, TILING, TUNED, crop_size, crop_variant
 from winwin.reproduce.tables_studies import APPENDIX_A, LEARNED_T
@@ -19,6 +19,12 @@ def test_quick_reproduction_runs_every_row_and_caches_them(tmp_path):
     tables = list(TABLES.values())
     said: list[str] = []
     report = reproduce(tables, [0], QUICK, tmp_path, say=said.append)
+    step_s = step_times(tables, QUICK, tmp_path, "cpu")  # timed once, at the start
+    assert set(step_s) == {r.name for t in tables for r in t.rows} and all(v > 0 for v in step_s.values())
+    assert any("training runs to go" in s for s in said)
+    assert training_left(tables, [0], QUICK, tmp_path, step_s) == (0, 0.0)
+    runs, seconds = training_left(tables, [0, 1], QUICK, tmp_path, step_s)  # seed 1 is all to do
+    assert runs == len({run_dir(tmp_path, r, 1, QUICK, t) for t in tables for r in t.rows}) and seconds > 0
     text = Path(report).read_text()
     for table in tables:
         assert f"## {table.title}" in text

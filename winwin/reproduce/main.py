@@ -42,6 +42,9 @@ def reproduce(tables: list[Table], seeds: list[int], budget: Budget, out: Path, 
     results: list[dict] = []
     report = out / "REPRODUCTION.md"
     step_s = step_times(tables, budget, out, device, say)
+    runs, seconds = training_left(tables, seeds, budget, out, step_s)
+    if runs:
+        say(f"reproduce: {runs} training runs to go, about {seconds / 3600:.1f} h of training (timed steps)")
     for seed in seeds:
         for table in tables:
             for row in table.rows:
@@ -64,6 +67,20 @@ def step_times(tables: list[Table], budget: Budget, out: Path, device: str, say=
             names[row.name] = key
     seconds = timed_rows(configs, out, say)
     return {name: seconds[key] for name, key in names.items()}
+
+
+def training_left(
+    tables: list[Table], seeds: list[int], budget: Budget, out: Path, step_s: dict[str, float]
+) -> tuple[int, float]:
+    """(training runs not finished, their steps x timed step time in s; a started run counts whole)."""
+    left: dict[Path, float] = {}
+    for seed in seeds:
+        for table in tables:
+            for row in table.rows:
+                folder = run_dir(out, row, seed, budget, table)
+                if not (folder / "eval.json").is_file():
+                    left[folder] = budget.schedule(table)[0] * step_s.get(row.name, 0.0)
+    return len(left), sum(left.values())
 
 
 def _by_table(tables: list[Table], results: list[dict]) -> list[dict]:
