@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +82,12 @@ def pretrained(table: Table, budget: Budget, out: Path, device: str, say=print) 
     overrides = [*budget.overrides, *steps, "train.seed=0", f"train.device={device}"]
     key = hashlib.sha1(json.dumps([table.pretrain, overrides]).encode()).hexdigest()[:10]
     folder = out / "pretrain" / key
-    if not (folder / "croco.pth").is_file() or not (folder / "done").is_file():
+    if not (folder / "done").is_file():
         say(f"reproduce: pretraining {table.pretrain} for {table.key} -> {folder}")
+        shutil.rmtree(folder, ignore_errors=True)  # an interrupted pretraining starts again (it does not resume)
         cfg = load_config(_config_file(table.pretrain), [*overrides, f"out_dir={folder.parent}", f"name={folder.name}"])
-        pretrain(cfg, progress=False)
+        if pretrain(cfg, progress=False) != folder / "croco.pth":
+            raise RuntimeError(f"pretraining did not write {folder / 'croco.pth'}")
         atomic_write_text(folder / "done", "complete\n")
     return folder / "croco.pth"
 
