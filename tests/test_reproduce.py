@@ -12,7 +12,7 @@ from winwin.reproduce.main import reproduce, step_times, training_left
 from winwin.reproduce.runner import QUICK, result_path, run_dir
 from winwin.reproduce.tables import LEARNED, TABLE1, TABLE2, TILING, TUNED, crop_size, crop_variant
 from winwin.reproduce.tables_studies import APPENDIX_A, LEARNED_T
-from winwin.reproduce.variants import CroppedSet
+from winwin.reproduce.variants import SWEEP, CroppedSet, has_variant
 
 
 def test_quick_reproduction_runs_every_row_and_caches_them(tmp_path):
@@ -85,3 +85,13 @@ def test_test_crops_cut_every_map_at_one_position_drawn_from_the_index():
 def test_crop_variant_names_round_trip():
     assert crop_size(crop_variant(64, 128)) == (64, 128)
     assert crop_size(TUNED) is None and crop_size("test crop 64x") is None
+
+
+def test_a_cached_tuned_variant_counts_only_with_the_whole_sweep():
+    """A result swept on another grid (an older version's) is evaluated again; other variants only need to be
+    there."""
+    whole = [{"temperature": t, "loss": 1.0} for t in SWEEP]
+    assert has_variant({"variants": {TUNED: {"miou": 0.5, "sweep": whole}}}, TUNED)
+    assert not has_variant({"variants": {TUNED: {"miou": 0.5, "sweep": whole[3:]}}}, TUNED)
+    assert not has_variant({"variants": {TUNED: {"miou": 0.5}}}, TUNED)
+    assert has_variant({"variants": {LEARNED: {"miou": 0.5}}}, LEARNED) and not has_variant({"variants": {}}, LEARNED)
