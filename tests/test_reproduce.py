@@ -56,6 +56,13 @@ def test_quick_reproduction_runs_every_row_and_caches_them(tmp_path):
     reproduce(tables, [0], QUICK, tmp_path, say=said.append)
     assert [s for s in said if "seed" in s or "pretraining" in s] == []  # everything cached
 
+    said.clear()  # the report alone, from the cached runs (as while another process trains)
+    (tmp_path / "REPRODUCTION.md").unlink()
+    reproduce(tables, [0, 1], QUICK, tmp_path, say=said.append, report_only=True)
+    again = (tmp_path / "REPRODUCTION.md").read_text()
+    assert [s for s in said if "seed" in s or "to go" in s or "timing" in s] == []
+    assert all(row.name in again for t in tables for row in t.rows) and "not run yet" not in again
+
 
 class Coordinates(torch.utils.data.Dataset):
     """Samples whose maps hold their pixel's coordinates, so a crop's position can be read back."""

@@ -4,15 +4,17 @@ cover every row), each (row, seed) trained once (``runner.run_row``), the report
 from __future__ import annotations
 
 import datetime
+import json
 import platform
 import sys
 from pathlib import Path
 
 import torch
 
+from ..files import atomic_write_text
 from .catalog import TABLES
 from .report import write_report
-from .runner import QUICK, Budget, row_config, run_dir, run_row
+from .runner import QUICK, Budget, cached_result, row_config, run_dir, run_row
 from .tables import Table
 from .timing import timed_rows
 
@@ -35,28 +37,63 @@ def machine(device: str) -> dict:
     }  # fmt: skip
 
 
-def reproduce(tables: list[Table], seeds: list[int], budget: Budget, out: Path, device: str = "cpu", say=print) -> Path:
-    """Run what is missing and write the report; returns the report's path."""
-    info = machine(device)
-    command = "winwin " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("winwin") else "winwin reproduce"
-    results: list[dict] = []
-    report = out / "REPRODUCTION.md"
-    step_s = step_times(tables, budget, out, device, say)
+def reproduce(
+    tables: list[Table],
+    seeds: list[int],
+    budget: Budget,
+    out: Path,
+    device: str = "cpu",
+    say=print,
+    report_only: bool = False,
+) -> Path:
+    """Run what is missing and write the report; returns the report's path. ``report_only``: write it from
+    the finished (row, seed) pairs alone, training and timing nothing (while another process trains)."""
+    info = machine_of(out, device, report_only)
+    command = info.get("command", _command()) if report_only else _command()
+    step_s = step_times(tables, budget, out, device, say, measure=not report_only)
+    pairs = [(table, row, seed) for seed in seeds for table in tables for row in table.rows]
+    results: dict[tuple[str, int], dict] = {}  # (row, seed) -> result; rows of the same name share one
+
+    def write() -> Path:
+        finished = [{**r, "step_s": step_s.get(r["row"])} for r in results.values()]
+        return write_report(out, [t.as_dict() for t in tables], _by_table(tables, finished), info, command)
+
+    for table, row, seed in pairs:  # what is finished already: in the report from the start
+        if (result := cached_result(table, row, seed, budget, out)) is not None:
+            results[row.name, seed] = result
+    report = write() if results or report_only else out / "REPRODUCTION.md"
     runs, seconds = training_left(tables, seeds, budget, out, step_s)
-    if runs:
+    if runs and not report_only:
         say(f"reproduce: {runs} training runs to go, about {seconds / 3600:.1f} h of training (timed steps)")
-    for seed in seeds:
-        for table in tables:
-            for row in table.rows:
-                result = {**run_row(table, row, seed, budget, out, device, say), "step_s": step_s.get(row.name)}
-                results = [r for r in results if (r["row"], r["seed"]) != (row.name, seed)] + [result]
-                report = write_report(out, [t.as_dict() for t in tables], _by_table(tables, results), info, command)
+    for table, row, seed in [] if report_only else pairs:
+        results[row.name, seed] = run_row(table, row, seed, budget, out, device, say)
+        report = write()
     say(f"reproduce: report -> {report}")
     return report
 
 
-def step_times(tables: list[Table], budget: Budget, out: Path, device: str, say=print) -> dict[str, float]:
-    """Seconds per training step of every row, by name, timed back to back (``timing``); none off the CPU."""
+def _command() -> str:
+    return "winwin " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("winwin") else "winwin reproduce"
+
+
+def machine_of(out: Path, device: str, report_only: bool) -> dict:
+    """The machine the runs train on: measured (and kept in ``OUT/machine.json``) by a run that trains; a
+    report-only run reads it back (and the command that trains), so its header does not take a matmul peak
+    measured beside the training."""
+    path = out / "machine.json"
+    if report_only and path.is_file():
+        return json.loads(path.read_text())
+    info = machine(device)
+    if not report_only:
+        atomic_write_text(path, json.dumps({**info, "command": _command()}, indent=2))
+    return info
+
+
+def step_times(
+    tables: list[Table], budget: Budget, out: Path, device: str, say=print, measure: bool = True
+) -> dict[str, float]:
+    """Seconds per training step of every row, by name, timed back to back (``timing``); none off the CPU.
+    ``measure=False``: only what ``OUT/timing.json`` already holds."""
     if torch.device(device).type != "cpu":
         return {}
     configs, names = {}, {}
@@ -65,8 +102,8 @@ def step_times(tables: list[Table], budget: Budget, out: Path, device: str, say=
             key = budget.key(row, table)
             configs[key] = row_config(table, row, 0, budget, run_dir(out, row, 0, budget, table), device)
             names[row.name] = key
-    seconds = timed_rows(configs, out, say)
-    return {name: seconds[key] for name, key in names.items()}
+    seconds = timed_rows(configs, out, say, measure)
+    return {name: seconds[key] for name, key in names.items() if key in seconds}
 
 
 def training_left(
@@ -98,4 +135,6 @@ def run_cli(args) -> None:
         raise SystemExit(f"error: unknown table(s) {unknown}; known: {', '.join(TABLES)}")
     budget = QUICK if args.quick else Budget(steps=args.steps, eval_every=args.eval_every)
     seeds = args.seeds if args.seeds else ([0] if args.quick else [0, 1, 2])
-    reproduce([TABLES[t] for t in args.tables], seeds, budget, Path(args.out), args.device)
+    reproduce(
+        [TABLES[t] for t in args.tables], seeds, budget, Path(args.out), args.device, report_only=args.report_only
+    )

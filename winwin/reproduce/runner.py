@@ -120,6 +120,12 @@ def training_curve(folder: Path, metric: str, batch: int) -> tuple[float, list[d
     return wall, curve
 
 
+def cached_result(table: Table, row: Row, seed: int, budget: Budget, out: Path) -> dict | None:
+    """The finished result of (row, seed) as cached (some of the row's variants may still be missing), or None."""
+    path = result_path(run_dir(out, row, seed, budget, table), row)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def result_metric(folder: Path) -> str:
     """The primary metric of the trained run in ``folder``."""
     return load_task(load_checkpoint(folder / "checkpoints" / "last")[1]).metric().primary

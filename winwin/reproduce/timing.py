@@ -75,13 +75,16 @@ def step_seconds(cfg: ExperimentConfig, steps: int = TIMED_STEPS) -> tuple[float
     return statistics.median(times), statistics.median(compute)
 
 
-def timed_rows(configs: dict[str, ExperimentConfig], out: Path, say=print) -> dict[str, float]:
+def timed_rows(configs: dict[str, ExperimentConfig], out: Path, say=print, measure: bool = True) -> dict[str, float]:
     """Seconds per step of each run key's config: the cached set if it covers every key, else all of them
-    measured now, back to back (so that their ratios are taken at one time)."""
+    measured now, back to back (so that their ratios are taken at one time). ``measure=False``: the cached
+    set as it is (empty if none)."""
     path = out / "timing.json"
     cached = json.loads(path.read_text()) if path.is_file() else {}
-    if cached.get("what") == WHAT and set(configs) <= set(cached.get("step_s", {})):
-        return cached["step_s"]
+    if cached.get("what") != WHAT:
+        cached = {}
+    if not measure or set(configs) <= set(cached.get("step_s", {})):
+        return cached.get("step_s", {})
     say(f"reproduce: timing the training step of {len(configs)} runs, back to back")
     timed = {key: step_seconds(cfg) for key, cfg in configs.items()}
     record = {
