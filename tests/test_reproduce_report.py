@@ -100,6 +100,10 @@ def test_partial_results_one_seed(tmp_path):
     text = write_report(tmp_path, [TABLE], [], MACHINE, "winwin reproduce").read_text()
     assert "Rows not run yet: A, B, C, D." in text and "no equal-time comparison" in text
     assert "Orderings that do not reproduce: none." in text and not (tmp_path / "images").exists()
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "t1_curves.png").write_bytes(b"a picture of other runs")
+    write_report(tmp_path, [TABLE], [], MACHINE, "winwin reproduce")
+    assert not (tmp_path / "images" / "t1_curves.png").exists()  # no stale picture beside an empty table
     one = [r for r in results() if r["seed"] == 0]
     text = write_report(tmp_path, [TABLE], one, MACHINE, "winwin reproduce").read_text()
     assert "| A | full | 40.0 ± — (1) |" in text and "seed spread unknown" in text

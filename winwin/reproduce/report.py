@@ -278,6 +278,8 @@ def _figure_lines(out_dir: Path, table: dict, rows: list[dict], groups: dict) ->
             drawn = save_temperature(path, table, runs, TUNED)
         else:
             drawn = save_resolution(path, table, runs)
+        if not drawn:
+            path.unlink(missing_ok=True)  # a picture of earlier runs would not match the tables
         lines += [f"![{table.get('title', table['key'])}: {what}](images/{name})" if drawn else f"No {what} yet.", ""]
     return lines
 
