@@ -102,3 +102,35 @@ def test_a_cached_tuned_variant_counts_only_with_the_whole_sweep():
     assert not has_variant({"variants": {TUNED: {"miou": 0.5, "sweep": whole[3:]}}}, TUNED)
     assert not has_variant({"variants": {TUNED: {"miou": 0.5}}}, TUNED)
     assert has_variant({"variants": {LEARNED: {"miou": 0.5}}}, LEARNED) and not has_variant({"variants": {}}, LEARNED)
+
+
+def test_a_failing_row_is_said_and_raised_after_the_others_ran(tmp_path, monkeypatch):
+    """One row that fails does not stop the rows after it; the failure is reported at the end. A pre-emption
+    (``Interrupted``) stops everything at once."""
+    import winwin.reproduce.main as main
+    from winwin.errors import Interrupted
+
+    tables = [TABLE1]
+    broken = TABLE1.rows[1].name
+    monkeypatch.setattr(main, "step_times", lambda *a, **k: {})
+    monkeypatch.setattr(main, "machine", lambda device: {"cpu": "test"})
+
+    def fake_run_row(table, row, seed, budget, out, device, say):
+        if row.name == broken:
+            raise ValueError("no such window size")
+        return {"row": row.name, "seed": seed, "steps": 2, "variants": {"full": {"miou": 0.5}}, "curve": []}
+
+    monkeypatch.setattr(main, "run_row", fake_run_row)
+    said: list[str] = []
+    with pytest.raises(main.ReproductionFailed, match=f"1 run\\(s\\) failed: {broken}, seed 0 \\(ValueError: no such"):
+        main.reproduce(tables, [0], QUICK, tmp_path, say=said.append)
+    assert any("FAILED" in s for s in said)
+    text = (tmp_path / "REPRODUCTION.md").read_text()
+    assert all(f"| {r.name} | full | 50.0" in text for r in TABLE1.rows if r.name != broken)  # the rows after it ran
+
+    def preempted(*args):
+        raise Interrupted(15, 3, "SIGTERM at step 3")
+
+    monkeypatch.setattr(main, "run_row", preempted)
+    with pytest.raises(Interrupted):
+        main.reproduce(tables, [1], QUICK, tmp_path, say=said.append)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import Interrupted
 from ..files import atomic_write_text
 from .catalog import TABLES
 from .report import write_report
@@ -35,6 +36,10 @@ def machine(device: str) -> dict:
         "cpu": cpu, "cores": torch.get_num_threads(), "torch": torch.__version__, "device": str(dev),
         "matmul_gflops": round(peak / 1e9, 1), "date": datetime.date.today().isoformat(),
     }  # fmt: skip
+
+
+class ReproductionFailed(RuntimeError):
+    """Some (row, seed) runs failed; the others ran and are in the report."""
 
 
 def reproduce(
@@ -65,10 +70,20 @@ def reproduce(
     runs, seconds = training_left(tables, seeds, budget, out, step_s)
     if runs and not report_only:
         say(f"reproduce: {runs} training runs to go, about {seconds / 3600:.1f} h of training (timed steps)")
+    failed: list[str] = []
     for table, row, seed in [] if report_only else pairs:
-        results[row.name, seed] = run_row(table, row, seed, budget, out, device, say)
+        try:
+            results[row.name, seed] = run_row(table, row, seed, budget, out, device, say)
+        except Interrupted:
+            raise  # a pre-emption notice: the run saved a checkpoint, the next call resumes it
+        except Exception as e:  # one broken row must not stop hours of unattended runs: it is said, then raised
+            failed.append(f"{row.name}, seed {seed} ({type(e).__name__}: {e})")
+            say(f"reproduce: {failed[-1]} FAILED; the other rows go on")
+            continue
         report = write()
     say(f"reproduce: report -> {report}")
+    if failed:
+        raise ReproductionFailed(f"reproduce: {len(failed)} run(s) failed: " + "; ".join(failed))
     return report
 
 
