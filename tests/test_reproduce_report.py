@@ -88,7 +88,9 @@ def test_report_numbers_convergence_equal_time_and_claims(tmp_path):
     assert "- A beats B (A vs B, full): **NOT reproduced**: ours 42.0 vs 51.0" in text
     assert "- B beats D (B vs D, full): not run yet." in text
     assert "Orderings that do not reproduce: A beats B." in text
-    assert "Claims: 1 reproduced, 1 not reproduced, 1 waiting for runs." in text
+    assert (
+        "Claims: 1 reproduced, 0 in the paper's direction but not beyond the seed spread, 1 not reproduced, 1 " in text
+    )
     assert "![Table 1: windows: learning curves](images/t1_curves.png)" in text
     with Image.open(tmp_path / "images" / "t1_curves.png") as image:
         image.verify()
@@ -107,6 +109,9 @@ def test_partial_results_one_seed(tmp_path):
     one = [r for r in results() if r["seed"] == 0]
     text = write_report(tmp_path, [TABLE], one, MACHINE, "winwin reproduce").read_text()
     assert "| A | full | 40.0 ± — (1) |" in text and "seed spread unknown" in text
+    # one seed each: B over A is the paper's direction but cannot be told from the seed spread
+    assert "- B beats A (B vs A, full): in the paper's direction, not beyond the seed spread: ours 50.0 vs 40.0" in text
+    assert "Claims: 0 reproduced, 1 in the paper's direction but not beyond the seed spread, 1 not reproduced" in text
     assert (tmp_path / "images" / "t1_curves.png").is_file()
 
 

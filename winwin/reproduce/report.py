@@ -232,10 +232,15 @@ def _spread(difference: float, stds: list[float], table: dict) -> str:
     return f"within the seed spread (difference {fmt(difference, table)}, std {fmt(max(stds), table)})"
 
 
-def check_claim(claim: dict, table: dict, groups: dict) -> tuple[str, bool | None]:
-    """One claim's line and whether it reproduced (None while one of its rows has no result). The claim's
-    ``variant`` tests both rows unless ``worse_variant`` names the worse row's; an optional ``tolerance`` (in
-    displayed units) lets "better" be worse by that much (for "matches" claims)."""
+WEAK = "weak"  # a claim's outcome: the paper's direction, but not beyond the seed spread (or one seed)
+
+
+def check_claim(claim: dict, table: dict, groups: dict) -> tuple[str, bool | str | None]:
+    """One claim's line and its outcome: True (reproduced: the paper's direction, by more than the larger
+    seed std), ``WEAK`` (the paper's direction, within the seed spread or with one seed), False (not
+    reproduced), None (one of its rows has no result yet). The claim's ``variant`` tests both rows unless
+    ``worse_variant`` names the worse row's; an optional ``tolerance`` (in displayed units) lets "better" be
+    worse by that much (for "matches" claims, which need no separation)."""
     metric = table["metric"]
     better_variant = claim.get("variant", "full")
     worse_variant = claim.get("worse_variant", better_variant)
@@ -248,11 +253,18 @@ def check_claim(claim: dict, table: dict, groups: dict) -> tuple[str, bool | Non
     margin = claim.get("tolerance", 0) / table.get("scale", 1)
     agrees = b > w - margin if table.get("higher_is_better", True) else b < w + margin
     stds = [s for s in (_std(better), _std(worse)) if s is not None]
-    verdict = "reproduced" if agrees else "**NOT reproduced**"
-    return f"{head}{verdict}: ours {fmt(b, table)} vs {fmt(w, table)}; {_spread(abs(b - w), stds, table)}.", agrees
+    separated = bool(stds) and abs(b - w) > max(stds)
+    outcome = False if not agrees else True if separated or "tolerance" in claim else WEAK
+    verdict = {
+        True: "reproduced",
+        WEAK: "in the paper's direction, not beyond the seed spread",
+        False: "**NOT reproduced**",
+    }
+    line = f"{head}{verdict[outcome]}: ours {fmt(b, table)} vs {fmt(w, table)}; {_spread(abs(b - w), stds, table)}."
+    return line, outcome
 
 
-def claims_section(table: dict, groups: dict) -> tuple[list[str], list[bool | None]]:
+def claims_section(table: dict, groups: dict) -> tuple[list[str], list[bool | str | None]]:
     """The claims' lines, the orderings that do not reproduce, and each claim's outcome."""
     checked = [check_claim(c, table, groups) for c in table.get("claims", [])]
     failed = [c["text"] for c, (_, ok) in zip(table.get("claims", []), checked) if ok is False]
@@ -370,8 +382,8 @@ def write_report(out_dir: Path, tables: list[dict], results: list[dict], machine
         body += lines
         outcomes += table_outcomes
     summary = (
-        f"Claims: {outcomes.count(True)} reproduced, {outcomes.count(False)} not reproduced, "
-        f"{outcomes.count(None)} waiting for runs."
+        f"Claims: {outcomes.count(True)} reproduced, {outcomes.count(WEAK)} in the paper's direction but not "
+        f"beyond the seed spread, {outcomes.count(False)} not reproduced, {outcomes.count(None)} waiting for runs."
     )
     text = "\n".join([*header(tables, results, groups, machine, command), summary, "", *body])
     path = out_dir / "REPRODUCTION.md"
