@@ -138,10 +138,6 @@ def run_row(table: Table, row: Row, seed: int, budget: Budget, out: Path, device
     cached = result_path(folder, row)
     result = json.loads(cached.read_text()) if cached.is_file() else None
     missing = [v for v in row.variants if v != FULL and (result is None or not has_variant(result, v))]
-    if result is not None and "loss" not in (result["curve"] or [{}])[-1] and (folder / "log.jsonl").is_file():
-        cfg = row_config(table, row, seed, budget, folder, device)  # a result of an older version: no loss curve
-        result["curve"] = training_curve(folder, result_metric(folder), cfg.train.batch_size)[1]
-        atomic_write_text(cached, json.dumps(result, indent=2))
     if result is not None and not missing:
         return result
     init = pretrained(table, budget, out, device, say)
