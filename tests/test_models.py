@@ -204,7 +204,7 @@ def test_every_parameter_gets_a_gradient(head: str) -> None:
 
 
 def test_unknown_model_name_lists_known_names() -> None:
-    with pytest.raises(ValueError, match="unknown model 'huge'.*base, demo, small, tiny"):
+    with pytest.raises(ValueError, match="unknown model .huge.*base, demo, dinov3_demo, dinov3_vitb16, dinov3_vitl16, dinov3_vits16, small, tiny"):
         create_model("huge")
 
 
@@ -265,19 +265,29 @@ def test_encoder_returns_requested_layers_in_order() -> None:
     assert_close(taken[3], manual[1], atol=1e-6)
 
 
-def vit_encoder_params(embed_dim: int, depth: int, mlp_ratio: float = 4.0, patch: int = 16) -> int:
-    """Parameter count of a plain ViT encoder without class token or learned position embedding."""
+def vit_encoder_params(
+    embed_dim: int, depth: int, mlp_ratio: float = 4.0, patch: int = 16, prefix: int = 0, layer_scale: bool = False
+) -> int:
+    """Parameter count of a ViT encoder without learned position embedding; ``prefix`` class / storage tokens."""
     d, hidden = embed_dim, int(embed_dim * mlp_ratio)
-    block = 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * hidden + hidden) + (hidden * d + d)
-    return 3 * patch * patch * d + d + depth * block + 2 * d
+    block = 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * hidden + hidden) + (hidden * d + d) + 2 * d * layer_scale
+    return 3 * patch * patch * d + d + prefix * d + depth * block + 2 * d
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_registry_models(name: str) -> None:
     cfg = model_config(name)
     assert cfg.arch == name and cfg.patch_size == P
-    expected_widths = {"demo": (128, 4, 4), "tiny": (192, 12, 3), "small": (384, 12, 6), "base": (768, 12, 12)}
+    expected_widths = {"demo": (128, 4, 4), "tiny": (192, 12, 3), "small": (384, 12, 6), "base": (768, 12, 12),
+                       "dinov3_demo": (64, 2, 4), "dinov3_vits16": (384, 12, 6), "dinov3_vitb16": (768, 12, 12),
+                       "dinov3_vitl16": (1024, 24, 16)}  # fmt: skip
     assert (cfg.embed_dim, cfg.depth, cfg.num_heads) == expected_widths[name]
+    if name.startswith("dinov3"):  # class token + 4 storage tokens, layer scale; DINOv3's head dim 64 (demo 16)
+        model = create_model(name, depth=2, head="linear")
+        count = vit_encoder_params(cfg.embed_dim, 2, prefix=5, layer_scale=True)
+        assert sum(p.numel() for p in model.encoder.parameters()) == count
+        assert cfg.class_token and cfg.storage_tokens == 4 and not cfg.key_bias and cfg.norm_eps == 1e-5
+        return
     if name in ("small", "base"):
         # Too slow to build at full depth on a CPU test run: build two blocks with the real width.
         model = create_model(name, depth=2, head="linear")

@@ -50,7 +50,8 @@ class TrainConfig:
     resume: bool = False
     deterministic: bool = False  # torch.use_deterministic_algorithms (bit-exact resume on GPUs; slower)
     compile: bool = False  # torch.compile the training forward (the first steps pay the compile time)
-    # start from pretrained weights: a CroCo / CroCo v2 .pth (the encoder; a binocular model also its decoder)
+    # start from pretrained weights (a fresh run only): a CroCo / CroCo v2 .pth (the encoder; a binocular model also
+    # its decoder) or a DINOv3 ViT .pth (the encoder; model.arch dinov3_vits16 / vitb16 / vitl16), told apart by keys
     init: str | None = None
 
 
@@ -243,7 +244,7 @@ def validate(cfg: ExperimentConfig) -> None:
     if cfg.data.image_size is not None and (len(cfg.data.image_size) != 2 or min(cfg.data.image_size) < 1):
         raise ConfigError(f"data.image_size must be [H, W], got {cfg.data.image_size}")
     if t.init is not None and not Path(t.init).is_file():
-        raise ConfigError(f"train.init: {t.init} is not a file (a CroCo / CroCo v2 .pth checkpoint)")
+        raise ConfigError(f"train.init: {t.init} is not a file (a CroCo / CroCo v2 or DINOv3 .pth checkpoint)")
     if cfg.windows.mode not in ("windows", "budget", "random_tokens", "full"):
         raise ConfigError(f"windows.mode must be windows, budget, random_tokens or full, got {cfg.windows.mode!r}")
     if cfg.model.attention == "vitdet" and cfg.windows.mode != "full":

@@ -10,8 +10,8 @@ from torch import nn
 
 # Parameters that take no weight decay whatever their shape (besides every 1-D one), by name: learned attention
 # temperatures, and RoPE-Mixed's frequencies (an attention's ``rope.freqs``, (heads, D/2, 2): decay would pull them
-# towards 0, i.e. towards no position information).
-NO_DECAY_NAMES = ("temperature", "rope.freqs")
+# towards 0, i.e. towards no position information), and the class / storage tokens (as timm and DINOv3 do).
+NO_DECAY_NAMES = ("temperature", "rope.freqs", "cls_token", "storage_tokens")
 
 
 def param_groups(model: nn.Module, weight_decay: float, layer_decay: float) -> list[dict]:

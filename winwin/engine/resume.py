@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import BadFileError
-from ..models import build_model, init_from_croco
+from ..models import build_model, init_from_file
 from .checkpoint import load_checkpoint, load_optimizer_state
 from .config import ExperimentConfig
 from .optim import build_optimizer
@@ -44,7 +44,7 @@ def restore(
     if found is None:
         model = build_model(cfg.model)
         if t.init is not None:
-            report(f"{' and '.join(init_from_croco(model, t.init))} from {t.init}")
+            report(f"{' and '.join(init_from_file(model, t.init))} from {t.init}")
         model = model.to(device)
         return model, _optimizer(model, cfg), {"step": 0}
     folder, state = found

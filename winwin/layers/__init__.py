@@ -4,10 +4,12 @@ from .attention import Attention, AttentionBase, CrossAttention
 from .block import Block
 from .decoder_block import DecoderBlock
 from .drop import DropPath, drop_path
+from .layer_scale import LayerScale
 from .local_attention import LocalBlock, LocalWindows, global_block_indices, window_partition, window_unpartition
 from .mlp import Mlp
 from .patch_embed import PatchEmbed, grid_positions, patchify
 from .pos_embed import cosine_pos_embed
+from .prefix_tokens import PrefixTokens
 from .rope import RoPE2D, RotaryTables
 from .rope_mixed import RoPEMixed, Rotary, mixed_frequencies
 
@@ -18,10 +20,12 @@ __all__ = [
     "CrossAttention",
     "DecoderBlock",
     "DropPath",
+    "LayerScale",
     "LocalBlock",
     "LocalWindows",
     "Mlp",
     "PatchEmbed",
+    "PrefixTokens",
     "RoPE2D",
     "RoPEMixed",
     "Rotary",

@@ -97,7 +97,10 @@ class AttentionBase(nn.Module):
 
 
 class Attention(AttentionBase):
-    """Multi-head self-attention over tokens that carry their (y, x) positions: ``forward(x, pos)``."""
+    """Multi-head self-attention over tokens that carry their (y, x) positions: ``forward(x, pos)``.
+
+    ``key_bias=False`` (DINOv3's ``mask_k_bias``): the keys get no bias; the k third of ``qkv.bias`` is kept
+    in the state dict but multiplied by 0 at every use, so it never acts and gets no gradient."""
 
     def __init__(
         self,
@@ -107,10 +110,21 @@ class Attention(AttentionBase):
         rope: Rotary | None = None,
         attn_drop: float = 0.0,
         proj_drop: float = 0.0,
+        key_bias: bool = True,
     ) -> None:
         super().__init__(dim, num_heads, rope, attn_drop)
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.key_bias = key_bias or not qkv_bias
         self._add_output_projection(dim, proj_drop)
+
+    def _qkv(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, N, C) -> (B, N, 3C): q, then k, then v."""
+        if self.key_bias:
+            return self.qkv(x)
+        C = x.shape[-1]
+        mask = torch.ones(3, C, device=x.device, dtype=self.qkv.bias.dtype)  # (3, C): q, k, v thirds
+        mask[1] = 0
+        return F.linear(x, self.qkv.weight, self.qkv.bias * mask.flatten())  # (B, N, 3C)
 
     def forward(
         self, x: torch.Tensor, pos: torch.Tensor | RotaryTables, mask: torch.Tensor | None = None
@@ -118,7 +132,7 @@ class Attention(AttentionBase):
         """x: (B, N, C); pos: (B, N, 2) integer (y, x), or their RoPE tables; ``mask``: optional bool
         (B, 1, 1, N) or broadcastable to (B, h, N, N), True = may attend (e.g. not padding). Returns (B, N, C)."""
         B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, B, h, N, D)
+        qkv = self._qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, B, h, N, D)
         qk, v = qkv[:2], qkv[2]  # (2, B, h, N, D), (B, h, N, D)
         if self.rope is not None:
             qk = self.rope_tables(pos).apply(qk)  # q and k rotated in one go: (2, B, h, N, D)

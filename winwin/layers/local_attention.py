@@ -83,7 +83,7 @@ class LocalWindows:
         self.grid_hw, self.window = tuple(grid_hw), window
         B, N, _ = pos.shape
         wpos = window_partition(pos, self.grid_hw, window)  # (B*nW, w*w, 2): true (y, x); padding (0, 0)
-        self.pos: torch.Tensor | RotaryTables = wpos if rope is None else rope.tables(wpos, head_dim)
+        self.pos: torch.Tensor | RotaryTables = wpos if rope is None else rope.tables(wpos, head_dim, self.grid_hw)
         self.mask: torch.Tensor | None = None  # (B*nW, 1, 1, w*w), True = real token; None without padding
         gh, gw = self.grid_hw
         if gh % window or gw % window:
@@ -108,5 +108,5 @@ class LocalBlock(Block):
             raise TypeError(f"a LocalBlock needs the LocalWindows of the grid, got {type(local).__name__}")
         h = window_partition(self.norm1(x), local.grid_hw, local.window)  # (B*nW, w*w, C)
         h = self.attn(h, local.pos, mask=local.mask)  # (B*nW, w*w, C)
-        x = x + self.drop_path(window_unpartition(h, local.grid_hw, local.window))  # (B, gh*gw, C)
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        x = x + self.drop_path(self.ls1(window_unpartition(h, local.grid_hw, local.window)))  # (B, gh*gw, C)
+        return x + self.drop_path(self.ls2(self.mlp(self.norm2(x))))

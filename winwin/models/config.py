@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 HEADS = ("linear", "convnext", "dpt")
 POS_EMBEDS = ("rope", "cosine", "rope+cosine", "rope_mixed", "none")
 ATTENTIONS = ("global", "vitdet")
+ROPE_COORDS = ("index", "normalized")
+ROPE_LAYOUTS = ("croco", "dinov3")
 
 # Settings of earlier versions: old name -> (name in checkpoints now, hint for configs).
 RENAMED = {
@@ -53,6 +55,18 @@ class ModelConfig:
     # padding of the heads' spatial convolutions: zeros, or replicate (a window's border then looks like its
     # interior, so a head trained on small windows sees less of a change on the full map; docs/results.md)
     head_padding: str = "zeros"
+    # DINOv3's ViT (winwin.models.dinov3; the dinov3_* archs set all of these): a class token and storage
+    # (register) tokens in front of the patches, without a position; layer scale on both residual branches (its
+    # initial value); LayerNorm eps; keys without bias; RoPE coordinates normalised to (-1, 1) by the full image's
+    # grid (per axis) and DINOv3's channel layout; the final norm on every layer a head reads
+    class_token: bool = False
+    storage_tokens: int = 0
+    layer_scale: float | None = None
+    norm_eps: float = 1e-6
+    key_bias: bool = True
+    rope_coords: str = "index"  # index (CroCo: integer grid positions) | normalized (DINOv3)
+    rope_layout: str = "croco"  # croco (y half, x half) | dinov3 (rotate-half over D, y / x quarters alternating)
+    norm_layers: bool = False
     temperature: float = 1.0  # attention scale multiplier at full resolution, every layer (`winwin calibrate --sweep`)
     # learned per-head multipliers, one row per attention layer (`winwin calibrate --learn`); replace `temperature`
     head_temperatures: list[list[float]] | None = field(default=None)
@@ -80,11 +94,33 @@ class ModelConfig:
                 f"model.vitdet_global_blocks must be in [1, model.depth={self.depth}] (evenly spaced, the last block "
                 f"included; model.depth makes every block global), got {self.vitdet_global_blocks}"
             )
+        if self.rope_coords not in ROPE_COORDS or self.rope_layout not in ROPE_LAYOUTS:
+            raise ValueError(
+                f"model.rope_coords must be one of {ROPE_COORDS} and model.rope_layout one of {ROPE_LAYOUTS}, "
+                f"got {self.rope_coords!r}, {self.rope_layout!r}"
+            )
+        if self.storage_tokens < 0 or not self.norm_eps > 0 or (self.layer_scale is not None and not self.layer_scale > 0):
+            raise ValueError(
+                f"model.storage_tokens must be >= 0, model.norm_eps > 0 and model.layer_scale > 0 or null, got "
+                f"{self.storage_tokens}, {self.norm_eps}, {self.layer_scale}"
+            )
+        if (self.class_token or self.storage_tokens) and (self.attention != "global" or self.pos_embed == "rope_mixed"):
+            raise ValueError(
+                f"class / storage tokens (model.class_token, model.storage_tokens) need model.attention=global and "
+                f"model.pos_embed rope, cosine, rope+cosine or none, got {self.attention!r}, {self.pos_embed!r}"
+            )
         if not self.temperature > 0:
             raise ValueError(f"model.temperature must be > 0, got {self.temperature}")
         if self.head_temperatures is not None and not all(v > 0 for row in self.head_temperatures for v in row):
             raise ValueError(f"model.head_temperatures must all be > 0, got {self.head_temperatures}")
         if self.binocular:
+            dinov3 = {"class_token": self.class_token, "storage_tokens": self.storage_tokens,
+                      "rope_coords": self.rope_coords, "rope_layout": self.rope_layout}  # fmt: skip
+            if dinov3 != {"class_token": False, "storage_tokens": 0, "rope_coords": "index", "rope_layout": "croco"}:
+                raise ValueError(
+                    f"a binocular model (CroCo-Flow) has no class / storage tokens and CroCo's RoPE (index, croco), "
+                    f"got {dinov3}; DINOv3 encoders are for monocular models"
+                )
             if self.pos_embed == "rope_mixed":
                 raise ValueError(
                     "model.pos_embed=rope_mixed is for monocular models only; a binocular model (its decoder, CroCo "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -13,6 +14,7 @@ from ..layers import (
     LocalBlock,
     LocalWindows,
     PatchEmbed,
+    PrefixTokens,
     RoPE2D,
     RoPEMixed,
     cosine_pos_embed,
@@ -22,6 +24,33 @@ from ..windows import Windows
 
 POS_EMBEDS = ("rope", "cosine", "rope+cosine", "rope_mixed", "none")
 ATTENTIONS = ("global", "vitdet")
+
+
+@dataclass(frozen=True)
+class EncoderTokens:
+    """What an encoder computes for one batch (``ViTEncoder.tokens``).
+
+    patch: (B, T, D) the patch tokens after the final norm; pos: (B, T, 2) their integer (y, x) grid positions.
+    prefix: (B, P, D) the class token (if any) then the storage tokens, after the final norm (P may be 0).
+    layers: the requested blocks' outputs (B, P + T, D), prefix tokens first, in the order asked for (the
+    last block's after the final norm; the others too when the encoder has ``norm_layers``).
+    """
+
+    patch: torch.Tensor
+    pos: torch.Tensor
+    prefix: torch.Tensor
+    layers: list[torch.Tensor]
+    num_class: int = 0
+
+    @property
+    def cls(self) -> torch.Tensor | None:
+        """(B, D) the normed class token, or None without one."""
+        return self.prefix[:, 0] if self.num_class else None
+
+    @property
+    def storage(self) -> torch.Tensor:
+        """(B, S, D) the normed storage (register) tokens; S may be 0."""
+        return self.prefix[:, self.num_class :]
 
 
 class ViTEncoder(nn.Module):
@@ -37,6 +66,11 @@ class ViTEncoder(nn.Module):
     ``pos_embed="rope_mixed"``: RoPE-Mixed (Heo et al. 2024), learned mixed-axis frequencies per block and head
     (``RoPEMixed``, in each block's attention), initialised from ``rope_base``; each block computes its
     per-head tables at its turn, so only one block's tables are alive at a time (global and vitdet blocks).
+
+    DINOv3's ViTs (``winwin.models.dinov3``) are this encoder with ``class_token``, ``storage_tokens``,
+    ``layer_scale``, ``norm_eps=1e-5``, ``key_bias=False``, ``rope_coords="normalized"``, ``rope_layout="dinov3"``
+    and ``norm_layers``. The class and storage tokens go in front of the patch tokens (of the full grid or of
+    every window of a batch) without a position; ``forward`` returns the patch tokens only, ``tokens`` all.
     """
 
     def __init__(
@@ -54,6 +88,14 @@ class ViTEncoder(nn.Module):
         attention: str = "global",
         vitdet_window: int = 14,
         vitdet_global_blocks: int = 4,
+        class_token: bool = False,
+        storage_tokens: int = 0,
+        layer_scale: float | None = None,
+        norm_eps: float = 1e-6,
+        key_bias: bool = True,
+        rope_coords: str = "index",
+        rope_layout: str = "croco",
+        norm_layers: bool = False,
     ) -> None:
         super().__init__()
         if pos_embed not in POS_EMBEDS:
@@ -65,9 +107,17 @@ class ViTEncoder(nn.Module):
         self.patch_size = patch_size
         self.embed_dim = embed_dim
         self.pos_embed = pos_embed
+        if (class_token or storage_tokens) and (attention != "global" or pos_embed == "rope_mixed"):
+            raise ValueError(
+                f"class / storage tokens work with global attention and pos_embed rope, cosine or none, "
+                f"got attention={attention!r}, pos_embed={pos_embed!r}"
+            )
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
+        self.prefix = PrefixTokens(embed_dim, class_token, storage_tokens)
+        self.norm_layers = norm_layers
         axial = pos_embed in ("rope", "rope+cosine")
-        self.rope = RoPE2D(rope_base) if axial else None  # parameter-free, shared by all blocks
+        # parameter-free, shared by all blocks
+        self.rope = RoPE2D(rope_base, rope_coords, rope_layout) if axial else None
         self.head_dim = embed_dim // num_heads
         mixed = pos_embed == "rope_mixed"  # every block its own learned frequencies, drawn at its build
         rates = torch.linspace(0, drop_path, depth).tolist()  # stochastic depth grows with depth
@@ -81,10 +131,13 @@ class ViTEncoder(nn.Module):
                 qkv_bias,
                 drop_path=rate,
                 rope=RoPEMixed(num_heads, self.head_dim, rope_base) if mixed else self.rope,
+                norm_eps=norm_eps,
+                layer_scale=layer_scale,
+                key_bias=key_bias,
             )
             for i, rate in enumerate(rates)
         )
-        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
         self.apply(_init_weights)
 
     @property
@@ -99,18 +152,27 @@ class ViTEncoder(nn.Module):
         return [block.attn for block in self.blocks]
 
     def layer_groups(self) -> list[list[nn.Module]]:
-        """Modules by depth for layer-wise lr decay: [patch_embed], block 0, ..., block L-1, [final norm]."""
-        return [[self.patch_embed]] + [[block] for block in self.blocks] + [[self.norm]]
+        """Modules by depth for layer-wise lr decay: [patch_embed, class / storage tokens], block 0, ...,
+        block L-1, [final norm]."""
+        return [[self.patch_embed, self.prefix]] + [[block] for block in self.blocks] + [[self.norm]]
 
     def forward(
         self, img: torch.Tensor, windows: Windows | None = None, return_layers: Sequence[int] = ()
     ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """img: (B, C, H, W), H and W multiples of the patch size.
 
-        Returns the final normed tokens (B, T, D), their positions (B, T, 2) and the outputs (B, T, D)
-        of the blocks listed in ``return_layers`` (in that order; the last block's output is taken after
-        the final norm); T = grid tokens or ``windows.num_tokens``.
+        Returns the final normed patch tokens (B, T, D), their positions (B, T, 2) and the patch tokens' outputs
+        (B, T, D) of the blocks listed in ``return_layers`` (in that order; the last block's output is taken
+        after the final norm); T = grid tokens or ``windows.num_tokens``. Class / storage tokens: ``tokens``.
         """
+        out = self.tokens(img, windows, return_layers)
+        P = len(self.prefix)
+        return out.patch, out.pos, [layer[:, P:] for layer in out.layers]  # each (B, T, D)
+
+    def tokens(
+        self, img: torch.Tensor, windows: Windows | None = None, return_layers: Sequence[int] = ()
+    ) -> EncoderTokens:
+        """Like ``forward``, with the class and storage tokens: see ``EncoderTokens``."""
         if windows is not None and windows.grid_hw != self.patch_embed.grid_size(img.shape[-2:]):
             raise ValueError(
                 f"windows were sampled on a {windows.grid_hw} grid, "
@@ -125,12 +187,16 @@ class ViTEncoder(nn.Module):
         x, pos = self.patch_embed(img, None if windows is None else windows.index)  # (B, T, D), (B, T, 2)
         if "cosine" in self.pos_embed:
             x = x + cosine_pos_embed(pos, self.embed_dim).to(x.dtype)
-        # RoPE cos / sin of the tokens, computed once and shared by every block. rope_mixed: the blocks get the
-        # positions and each attention computes its own per-head tables (B, h, T, D) at its turn (never all at once)
-        rot = pos if self.rope is None else self.rope.tables(pos, self.head_dim)  # tables (B, 1, T, D)
+        grid = self.patch_embed.grid_size(img.shape[-2:])  # the full image's, also for a window batch
+        P = len(self.prefix)
+        if P:
+            x = self.prefix(x)  # (B, P + T, D): class / storage tokens first, no position
+        # RoPE cos / sin of the tokens, computed once and shared by every block: (B, 1, P + T, D), the identity for
+        # the prefix tokens. rope_mixed: the blocks get the positions and each attention computes its own per-head
+        # tables (B, h, T, D) at its turn (never all at once)
+        rot = pos if self.rope is None else self.rope.tables(pos, self.head_dim, grid).with_prefix(P)
         local = None  # the windows of the local blocks, shared by all of them
         if len(self.global_blocks()) < self.depth:
-            grid = self.patch_embed.grid_size(img.shape[-2:])
             # tables (B*nW, 1, w*w, D); rope_mixed: windowed positions (B*nW, w*w, 2), each block makes its tables
             local = LocalWindows(pos, grid, self.vitdet_window, self.rope, self.head_dim)
         wanted = {i % self.depth for i in return_layers}
@@ -140,8 +206,9 @@ class ViTEncoder(nn.Module):
             if i == self.depth - 1:
                 x = self.norm(x)
             if i in wanted:
-                outputs[i] = x
-        return x, pos, [outputs[i % self.depth] for i in return_layers]
+                outputs[i] = x if i == self.depth - 1 or not self.norm_layers else self.norm(x)
+        layers = [outputs[i % self.depth] for i in return_layers]
+        return EncoderTokens(x[:, P:], pos, x[:, :P], layers, self.prefix.num_class)
 
 
 def _init_weights(module: nn.Module) -> None:

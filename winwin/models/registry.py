@@ -14,7 +14,23 @@ from .heads import ConvNeXtHead, DPTHead, LinearHead
 from .monocular import MonocularModel
 from .temperature import set_head_temperatures, set_temperature
 
-# Encoder sizes: ViT-Tiny/Small/Base (Dosovitskiy et al.; the paper uses Base), plus a CPU-sized "demo".
+# DINOv3's ViT layout (Simeoni et al. 2025; its hub factories for ViT-S/16, B/16, L/16): class token, 4 storage
+# tokens, layer scale, LayerNorm eps 1e-5, keys without bias, RoPE base 100 on coordinates normalised by the grid
+# in DINOv3's channel layout, normed intermediate layers. Start from a released file with train.init.
+DINOV3 = dict(
+    class_token=True,
+    storage_tokens=4,
+    layer_scale=1e-5,
+    norm_eps=1e-5,
+    key_bias=False,
+    rope_base=100.0,
+    rope_coords="normalized",
+    rope_layout="dinov3",
+    norm_layers=True,
+)
+
+# Encoder sizes: ViT-Tiny/Small/Base (Dosovitskiy et al.; the paper uses Base), plus a CPU-sized "demo"; DINOv3's
+# S/B/L, and "dinov3_demo", the size of the DINOv3 test fixture (width 64, 2 blocks, 4 heads).
 ARCHS: dict[str, dict] = {
     "demo": dict(
         embed_dim=128,
@@ -39,6 +55,10 @@ ARCHS: dict[str, dict] = {
         decoder_depth=12,
         decoder_heads=12,
     ),
+    "dinov3_demo": dict(DINOV3, embed_dim=64, depth=2, num_heads=4, head_width=48, head_depth=1),
+    "dinov3_vits16": dict(DINOV3, embed_dim=384, depth=12, num_heads=6),
+    "dinov3_vitb16": dict(DINOV3, embed_dim=768, depth=12, num_heads=12, head_width=128, dpt_features=256),
+    "dinov3_vitl16": dict(DINOV3, embed_dim=1024, depth=24, num_heads=16, head_width=128, dpt_features=256),
 }
 
 
@@ -74,6 +94,14 @@ def build_encoder(cfg: ModelConfig) -> ViTEncoder:
         attention=cfg.attention,
         vitdet_window=cfg.vitdet_window,
         vitdet_global_blocks=cfg.vitdet_global_blocks,
+        class_token=cfg.class_token,
+        storage_tokens=cfg.storage_tokens,
+        layer_scale=cfg.layer_scale,
+        norm_eps=cfg.norm_eps,
+        key_bias=cfg.key_bias,
+        rope_coords=cfg.rope_coords,
+        rope_layout=cfg.rope_layout,
+        norm_layers=cfg.norm_layers,
     )
 
 
