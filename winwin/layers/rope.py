@@ -117,7 +117,9 @@ class RoPE2D(nn.Module):
         if base <= 1.0:
             raise ValueError(f"RoPE base frequency must be > 1, got {base}")
         if coords not in COORDS or layout not in LAYOUTS:
-            raise ValueError(f"RoPE2D coords must be one of {COORDS} and layout one of {LAYOUTS}, got {coords!r}, {layout!r}")
+            raise ValueError(
+                f"RoPE2D coords must be one of {COORDS} and layout one of {LAYOUTS}, got {coords!r}, {layout!r}"
+            )
         self.base, self.coords, self.layout = float(base), coords, layout
 
     def coordinates(self, pos: torch.Tensor, grid_hw: tuple[int, int] | None) -> torch.Tensor:

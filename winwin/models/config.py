@@ -99,7 +99,8 @@ class ModelConfig:
                 f"model.rope_coords must be one of {ROPE_COORDS} and model.rope_layout one of {ROPE_LAYOUTS}, "
                 f"got {self.rope_coords!r}, {self.rope_layout!r}"
             )
-        if self.storage_tokens < 0 or not self.norm_eps > 0 or (self.layer_scale is not None and not self.layer_scale > 0):
+        bad_scale = self.layer_scale is not None and not self.layer_scale > 0
+        if self.storage_tokens < 0 or not self.norm_eps > 0 or bad_scale:
             raise ValueError(
                 f"model.storage_tokens must be >= 0, model.norm_eps > 0 and model.layer_scale > 0 or null, got "
                 f"{self.storage_tokens}, {self.norm_eps}, {self.layer_scale}"

@@ -123,8 +123,9 @@ def dinov3_model_config(state: dict, kwargs: dict, path: str | Path = "checkpoin
         norm_eps=NORM_EPS[kwargs.get("norm_layer", "layernormbf16")],
         rope_base=base,
     )
-    said = {"num_heads": kwargs.get("num_heads"), "depth": kwargs.get("depth"), "embed_dim": kwargs.get("embed_dim"),
-            "storage_tokens": kwargs.get("n_storage_tokens"), "rope_base": kwargs.get("pos_embed_rope_base")}  # fmt: skip
+    names = {"num_heads": "num_heads", "depth": "depth", "embed_dim": "embed_dim", "storage_tokens": "n_storage_tokens",
+             "rope_base": "pos_embed_rope_base"}  # fmt: skip
+    said = {ours: kwargs.get(theirs) for ours, theirs in names.items()}
     wrong = {k: (v, settings[k]) for k, v in said.items() if v is not None and v != settings[k]}
     if wrong:
         raise BadFileError(path, f"dinov3_kwargs disagree with the tensors (kwargs, tensors): {wrong}")
@@ -147,8 +148,10 @@ def dinov3_to_winwin(state: dict[str, torch.Tensor], path: str | Path = "checkpo
 
 
 def winwin_to_dinov3(encoder: ViTEncoder) -> dict[str, torch.Tensor]:
-    """The inverse of ``dinov3_to_winwin`` for a DINOv3-layout encoder: DINOv3's names, buffers included."""
+    """The inverse of ``dinov3_to_winwin`` for a DINOv3-layout encoder: DINOv3's names, buffers included, and a
+    zero ``mask_token`` (masked pretraining only), so that DINOv3's own code loads the file strictly."""
     out = {re.sub(r"^prefix\.", "", k): v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+    out["mask_token"] = torch.zeros(1, encoder.embed_dim)
     m = encoder.head_dim // 4
     out["rope_embed.periods"] = encoder.rope.base ** (torch.arange(m, dtype=torch.float32) / m)
     for i, block in enumerate(encoder.blocks):
@@ -184,9 +187,8 @@ def _load_encoder(encoder: ViTEncoder, state: dict, path: str | Path) -> None:
     shapes = [f"{k} {tuple(v.shape)} vs {tuple(target[k].shape)}" for k, v in mapped.items()
               if k in target and v.shape != target[k].shape]  # fmt: skip
     if missing or unexpected or shapes:
-        raise BadFileError(
-            path, f"keys do not map: missing {missing[:10]}, unexpected {unexpected[:10]}, shape mismatches {shapes[:5]}"
-        )
+        detail = f"missing {missing[:10]}, unexpected {unexpected[:10]}, shape mismatches {shapes[:5]}"
+        raise BadFileError(path, f"keys do not map: {detail}")
     encoder.load_state_dict(mapped)
 
 
@@ -228,4 +230,3 @@ def _same(a, b) -> bool:
 
 def _default(name: str):
     return next(f.default for f in fields(ModelConfig) if f.name == name)
-

@@ -14,7 +14,7 @@ FORMATS = ("croco", "dinov3")
 
 
 def checkpoint_format(path: str | Path) -> str:
-    """"croco" (``croco_kwargs`` or ``enc_blocks.*``) or "dinov3" (``dinov3_kwargs`` or ``blocks.*`` with a class
+    """ "croco" (``croco_kwargs`` or ``enc_blocks.*``) or "dinov3" (``dinov3_kwargs`` or ``blocks.*`` with a class
     token); any other file is an error that says what it holds."""
     state, kwargs = read_dinov3(path)  # the same safe, memory-mapped read; a CroCo file reads as {'model': ...}
     keys = list(state)
