@@ -13,7 +13,8 @@ DINOv3's inside ``encoder.`` except:
     mask_token, local_cls_norm.*            -> skipped (masked training and local crops only)
 
 Not supported, with a clear error: SwiGLU MLPs (ViT-S+/H+/7B, ``mlp.w1``), untied class / patch norms,
-RMSNorm, RoPE given by min / max periods, coordinate normalisations other than "separate".
+RMSNorm, RoPE given by min / max periods, coordinate normalisations other than "separate". DINOv3's training-time
+RoPE augmentations (shift, jitter, rescale of the coordinates) are not applied: fine-tuning uses the plain rule.
 """
 
 from __future__ import annotations
