@@ -82,7 +82,7 @@ def _rope_base(periods: torch.Tensor, path: Path | str) -> float:
     if not torch.allclose(periods.double(), want, rtol=1e-4):
         raise BadFileError(path, f"rope_embed.periods {periods.tolist()} are not base^(i/m) (min / max period RoPE "
                                  "is not supported)")  # fmt: skip
-    return round(base, 4)
+    return float(f"{base:.5g}")  # float32 periods give the base to about 1e-6: 99.99998 -> 100
 
 
 def dinov3_model_config(state: dict, kwargs: dict, path: str | Path = "checkpoint") -> dict:
