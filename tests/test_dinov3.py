@@ -136,6 +136,15 @@ def test_bare_released_state_dict_loads(tmp_path, encoder, expected) -> None:
     assert checkpoint_format(tmp_path / "flat.pth") == "dinov3"
 
 
+def test_16_bit_file_loads_with_its_base(tmp_path) -> None:
+    """Weights and periods stored in bfloat16: the periods cannot give the base exactly, the sizes still hold."""
+    state = {k: v.bfloat16() for k, v in torch.load(CKPT, weights_only=True)["model"].items()}
+    torch.save(state, tmp_path / "bf16.pth")
+    enc = load_dinov3(tmp_path / "bf16.pth")
+    assert enc.rope.base == 100.0 and enc.blocks[0].attn.num_heads == 4
+    assert enc.patch_embed.proj.weight.dtype == torch.float32  # loaded into the float32 model
+
+
 def test_save_round_trip_has_dinov3_names(tmp_path, expected) -> None:
     torch.manual_seed(3)
     model = create_model("dinov3_demo", out_channels=4)

@@ -74,15 +74,17 @@ def _depth(state: dict, path: Path | str) -> int:
     return len(ids)
 
 
-def _rope_base(periods: torch.Tensor, path: Path | str) -> float:
-    """The base of periods p_i = base^(i/m), checked for every i."""
+def _rope_base(periods: torch.Tensor, said: float | None, path: Path | str) -> float:
+    """The base of periods p_i = base^(i/m), checked for every i. Periods stored in 16 bits cannot give the base
+    exactly: then it is the kwargs' (else DINOv3's 100), checked to 16-bit precision."""
     m = periods.numel()
-    base = float(periods[1]) ** m if m > 1 else 100.0
+    low = periods.dtype in (torch.bfloat16, torch.float16)
+    base = float(said or 100.0) if low or m < 2 else float(f"{float(periods[1]) ** m:.5g}")  # 99.99998 -> 100
     want = base ** (torch.arange(m, dtype=torch.float64) / m)
-    if not torch.allclose(periods.double(), want, rtol=1e-4):
+    if not torch.allclose(periods.double(), want, rtol=1e-2 if low else 1e-4):
         raise BadFileError(path, f"rope_embed.periods {periods.tolist()} are not base^(i/m) (min / max period RoPE "
                                  "is not supported)")  # fmt: skip
-    return float(f"{base:.5g}")  # float32 periods give the base to about 1e-6: 99.99998 -> 100
+    return base
 
 
 def dinov3_model_config(state: dict, kwargs: dict, path: str | Path = "checkpoint") -> dict:
@@ -102,8 +104,10 @@ def dinov3_model_config(state: dict, kwargs: dict, path: str | Path = "checkpoin
     proj = state["patch_embed.proj.weight"]  # (D, C, p, p)
     dim = int(proj.shape[0])
     if "rope_embed.periods" in state:
-        periods = state["rope_embed.periods"].float()
-        heads, base = dim // (4 * periods.numel()), _rope_base(periods, path)
+        periods = state["rope_embed.periods"]  # (head_dim / 4,)
+        if dim % (4 * periods.numel()):
+            raise BadFileError(path, f"{periods.numel()} RoPE periods do not divide the width {dim} into heads")
+        heads, base = dim // (4 * periods.numel()), _rope_base(periods, kwargs.get("pos_embed_rope_base"), path)
     else:  # DINOv3's ViTs have 64 channels per head (ViT-7B: 128), base 100
         heads, base = int(kwargs.get("num_heads", dim // 64)), float(kwargs.get("pos_embed_rope_base", 100.0))
     storage = state.get("storage_tokens")
