@@ -38,6 +38,9 @@ def test_defaults_file_and_overrides_merge_once(tmp_path):
         (["train.steps"], "key=value"),
         (["nonsense=1"], "unknown setting 'nonsense'"),
         (["train.precision=fp8"], "train.precision"),
+        (["model.init=dinov3.pth"], "no setting 'model.init': pretrained weights are train.init"),
+        (["model.rope_coords=pixels"], "model.rope_coords must be one of"),
+        (["model.arch=dinov3_demo", "model.pos_embed=rope_mixed"], "class / storage tokens"),
     ],
 )
 def test_config_errors_say_what_is_wrong(overrides, message):

@@ -72,6 +72,8 @@ class ConfigError(InputError):
 
 
 MOVED = {"model": {old: hint for old, (_, hint) in RENAMED.items()}}  # settings of earlier versions
+# names users reach for that live elsewhere
+ELSEWHERE = {"model": {"init": "pretrained weights are train.init (a CroCo / CroCo v2 or DINOv3 .pth file)"}}
 
 
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -122,6 +124,8 @@ def _merge(obj, updates: dict, where: str):
         if key not in names:
             if key in MOVED.get(where, {}):
                 raise ConfigError(f"{path!r} is now {MOVED[where][key]}")
+            if key in ELSEWHERE.get(where, {}):
+                raise ConfigError(f"no setting {path!r}: {ELSEWHERE[where][key]}")
             raise ConfigError(
                 f"unknown setting {path!r}; known settings of {where or 'the config'}: {', '.join(sorted(names))}"
             )
