@@ -165,3 +165,9 @@ def test_declared_variants_extra_cost_and_the_appendix_figures(tmp_path):
         assert f"(images/{name}.png)" in text
         with Image.open(tmp_path / "images" / f"{name}.png") as image:
             image.verify()
+
+
+def test_a_claim_between_values_equal_at_display_precision_shows_more_decimals(tmp_path):
+    close = [result("A", 0, 0.40, 0.40, [0.4] * 4, [10, 20, 30, 40]), result("B", 0, 0.4003, 0.40, [0.4] * 4, [10] * 4)]
+    text = write_report(tmp_path, [TABLE], close, MACHINE, "winwin reproduce").read_text()
+    assert "(B vs A, full): in the paper's direction, not beyond the seed spread: ours 40.030 vs 40.000" in text

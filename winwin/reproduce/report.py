@@ -260,7 +260,10 @@ def check_claim(claim: dict, table: dict, groups: dict) -> tuple[str, bool | str
         WEAK: "in the paper's direction, not beyond the seed spread",
         False: "**NOT reproduced**",
     }
-    line = f"{head}{verdict[outcome]}: ours {fmt(b, table)} vs {fmt(w, table)}; {_spread(abs(b - w), stds, table)}."
+    shown = [fmt(b, table), fmt(w, table)]
+    if shown[0] == shown[1]:  # equal at the table's precision: two more decimals show which is ahead
+        shown = [f"{v * table.get('scale', 1):.{_decimals(table) + 2}f}" for v in (b, w)]
+    line = f"{head}{verdict[outcome]}: ours {shown[0]} vs {shown[1]}; {_spread(abs(b - w), stds, table)}."
     return line, outcome
 
 
