@@ -232,3 +232,16 @@ def test_prefix_tokens_in_the_lowest_lr_group_without_weight_decay() -> None:
     cls = model.encoder.prefix.cls_token
     (group,) = [g for g in groups if any(p is cls for p in g["params"])]
     assert group["weight_decay"] == 0.0 and group["lr_scale"] == 0.5 ** (model.config.depth + 1)
+
+
+def test_bf16_autocast_keeps_the_tokens_close(encoder, expected) -> None:
+    """train.precision=bf16: class / storage tokens join bf16 patch tokens, the float32 RoPE tables are cast once."""
+    seen = []
+    hook = encoder.blocks[0].attn.proj.register_forward_hook(lambda m, i, o: seen.append((i[0].dtype, o.shape)))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = encoder.tokens(expected["img_b"])
+    hook.remove()
+    assert seen == [(torch.bfloat16, (2, 5 + 35, 64))]  # attention ran in bf16 over prefix + patch tokens
+    scale = expected["patch_b"].abs().max()
+    assert (out.patch.float() - expected["patch_b"]).abs().max() < 0.05 * scale
+    assert (out.cls.float() - expected["cls_b"]).abs().max() < 0.05 * scale
