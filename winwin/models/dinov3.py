@@ -29,6 +29,7 @@ from torch import nn
 
 from ..errors import BadFileError, InputError
 from .config import ModelConfig
+from .croco import _count  # block numbering checked the same way for both formats
 from .encoder import ViTEncoder
 from .registry import ARCHS, DINOV3, build_encoder
 
@@ -65,13 +66,6 @@ def read_dinov3(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     if not isinstance(kwargs, dict):
         raise BadFileError(path, f"dinov3_kwargs must be a dict, got {type(kwargs).__name__}")
     return state, kwargs
-
-
-def _depth(state: dict, path: Path | str) -> int:
-    ids = {int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d+)\.", k))}
-    if not ids or ids != set(range(len(ids))):
-        raise BadFileError(path, f"DINOv3 block numbers must be 0..N-1, got {sorted(ids)[:10]}")
-    return len(ids)
 
 
 def _rope_base(periods: torch.Tensor, said: float | None, path: Path | str) -> float:
@@ -117,7 +111,7 @@ def dinov3_model_config(state: dict, kwargs: dict, path: str | Path = "checkpoin
         patch_size=int(proj.shape[-1]),
         in_chans=int(proj.shape[1]),
         embed_dim=dim,
-        depth=_depth(state, path),
+        depth=_count(state, "blocks"),
         num_heads=heads,
         mlp_ratio=state["blocks.0.mlp.fc1.weight"].shape[0] / dim,
         qkv_bias="blocks.0.attn.qkv.bias" in state,
