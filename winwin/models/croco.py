@@ -59,6 +59,16 @@ def _count(state: dict, prefix: str) -> int:
     return len(ids)
 
 
+def check_keys(mapped: dict[str, torch.Tensor], target: dict[str, torch.Tensor], path: str | Path) -> None:
+    """A file's renamed state dict against the model's, strictly: missing, unexpected and mis-shaped keys listed."""
+    missing, unexpected = sorted(set(target) - set(mapped)), sorted(set(mapped) - set(target))
+    shapes = [f"{k} {tuple(v.shape)} vs {tuple(target[k].shape)}" for k, v in mapped.items()
+              if k in target and v.shape != target[k].shape]  # fmt: skip
+    if missing or unexpected or shapes:
+        detail = f"missing {missing[:10]}, unexpected {unexpected[:10]}, shape mismatches {shapes[:5]}"
+        raise BadFileError(path, f"keys do not map: {detail}")
+
+
 def croco_model_config(state: dict, kwargs: dict, path: str | Path = "checkpoint") -> dict:
     """``ModelConfig`` settings of a CroCo state dict: sizes from the tensors, heads and RoPE from kwargs."""
     kw = {**CROCO_DEFAULTS, **kwargs}
@@ -186,18 +196,7 @@ def init_from_croco(model: nn.Module, path: str | Path, parts: tuple[str, ...] |
     if "decoder" not in parts:
         mapped = {k: v for k, v in mapped.items() if not k.startswith("decoder.")}
     target = {k: v for k, v in model.state_dict().items() if k.split(".")[0] in parts}
-    missing = sorted(set(target) - set(mapped))
-    unexpected = sorted(set(mapped) - set(target))
-    shapes = [
-        f"{k} {tuple(mapped[k].shape)} vs {tuple(target[k].shape)}"
-        for k in target
-        if k in mapped and mapped[k].shape != target[k].shape
-    ]
-    if missing or unexpected or shapes:
-        raise BadFileError(
-            path,
-            f"keys do not map: missing {missing[:10]}, unexpected {unexpected[:10]}, shape mismatches {shapes[:5]}",
-        )
+    check_keys(mapped, target, path)
     model.load_state_dict(mapped, strict=False)
     return list(parts)
 

@@ -29,7 +29,7 @@ from torch import nn
 
 from ..errors import BadFileError, InputError
 from .config import ModelConfig
-from .croco import _count  # block numbering checked the same way for both formats
+from .croco import _count, check_keys  # block numbering and the strict key check, shared
 from .encoder import ViTEncoder
 from .registry import ARCHS, DINOV3, build_encoder
 
@@ -181,13 +181,7 @@ def save_dinov3(path: str | Path, encoder: ViTEncoder, config: ModelConfig) -> N
 
 def _load_encoder(encoder: ViTEncoder, state: dict, path: str | Path) -> None:
     mapped = dinov3_to_winwin(state, path)
-    target = encoder.state_dict()
-    missing, unexpected = sorted(set(target) - set(mapped)), sorted(set(mapped) - set(target))
-    shapes = [f"{k} {tuple(v.shape)} vs {tuple(target[k].shape)}" for k, v in mapped.items()
-              if k in target and v.shape != target[k].shape]  # fmt: skip
-    if missing or unexpected or shapes:
-        detail = f"missing {missing[:10]}, unexpected {unexpected[:10]}, shape mismatches {shapes[:5]}"
-        raise BadFileError(path, f"keys do not map: {detail}")
+    check_keys(mapped, encoder.state_dict(), path)
     encoder.load_state_dict(mapped)
 
 
