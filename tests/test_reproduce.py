@@ -2,6 +2,7 @@
 test variants and reported; a second call finds everything cached and trains nothing."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 
 from winwin.reproduce.catalog import TABLES
 from winwin.reproduce.main import reproduce, step_times, training_left
-from winwin.reproduce.runner import QUICK, result_path, run_dir
+from winwin.reproduce.runner import QUICK, result_path, results_dir, run_dir
 from winwin.reproduce.tables import LEARNED, TABLE1, TABLE2, TILING, TUNED, crop_size, crop_variant
 from winwin.reproduce.tables_studies import APPENDIX_A, LEARNED_T
 from winwin.reproduce.variants import SWEEP, CroppedSet, has_variant
@@ -30,7 +31,7 @@ def test_quick_reproduction_runs_every_row_and_caches_them(tmp_path):
         assert f"## {table.title}" in text
         for row in table.rows:
             assert row.name in text
-            result = result_path(run_dir(tmp_path, row, 0, QUICK, table), row)
+            result = result_path(results_dir(tmp_path, row, 0, QUICK, table), row)
             assert result.is_file(), (table.key, row.name)
     assert "not run yet" not in text
     for image in ("table1_curves", "table1_temperature", "appendixA_resolution", "table3_curves"):
@@ -47,7 +48,7 @@ def test_quick_reproduction_runs_every_row_and_caches_them(tmp_path):
     # a row shared by several tables: the variants a later table asks for are added to the cached result
     assert any(s.endswith(f"evaluating {LEARNED}") for s in said)
     win_win = LEARNED_T.rows[0]
-    result = json.loads(result_path(run_dir(tmp_path, win_win, 0, QUICK, LEARNED_T), win_win).read_text())
+    result = json.loads(result_path(results_dir(tmp_path, win_win, 0, QUICK, LEARNED_T), win_win).read_text())
     assert {"full", TUNED, LEARNED} <= set(result["variants"]) and result["variants"][LEARNED]["extra_s"] > 0
     assert len(result["variants"][TUNED]["sweep"]) > 1
     assert all(v in result["variants"] for v in APPENDIX_A.rows[-1].variants)  # the crops, same file
@@ -62,6 +63,38 @@ def test_quick_reproduction_runs_every_row_and_caches_them(tmp_path):
     again = (tmp_path / "REPRODUCTION.md").read_text()
     assert [s for s in said if "seed" in s or "to go" in s or "timing" in s] == []
     assert all(row.name in again for t in tables for row in t.rows) and "not run yet" not in again
+
+    # a fresh clone holds the committed results but no run folder: nothing is trained again ...
+    shutil.rmtree(tmp_path / "runs")
+    shutil.rmtree(tmp_path / "pretrain")
+    assert list((tmp_path / "results" / "pretrain").glob("*.json"))  # the pretraining's time, for --hours
+    said.clear()
+    reproduce(tables, [0], QUICK, tmp_path, say=said.append)
+    assert [s for s in said if "seed" in s or "pretraining" in s] == []
+    # ... except a row whose result lacks a variant: the variant needs the trained model, so it trains again
+    path = result_path(results_dir(tmp_path, win_win, 0, QUICK, LEARNED_T), win_win)
+    result = json.loads(path.read_text())
+    del result["variants"][LEARNED]
+    path.write_text(json.dumps(result))
+    said.clear()
+    reproduce([LEARNED_T], [0], QUICK, tmp_path, say=said.append)
+    assert any("checkpoint is gone: trained again" in s for s in said), said
+    assert LEARNED in json.loads(path.read_text())["variants"]
+
+
+def test_hours_leave_runs_that_do_not_fit_for_a_later_call(tmp_path):
+    said: list[str] = []
+    reproduce([TABLE1], [0], QUICK, tmp_path, say=said.append, hours=1e-6)  # no run fits in 3.6 ms
+    later = [s for s in said if "left for later" in s]
+    assert len(later) == len(TABLE1.rows) and "min expected" in later[0]
+    assert not (tmp_path / "results").exists() and not (tmp_path / "runs").exists()
+    assert f"({len(TABLE1.rows)} runs left for a later call: --hours)" in said[-1]
+    said.clear()
+    reproduce([TABLE1], [0], QUICK, tmp_path, say=said.append, hours=1.0)  # 2 steps each: all fit
+    assert not [s for s in said if "left for later" in s]
+    assert all(result_path(results_dir(tmp_path, r, 0, QUICK, TABLE1), r).is_file() for r in TABLE1.rows)
+    with pytest.raises(ValueError, match="positive time budget"):
+        reproduce([TABLE1], [0], QUICK, tmp_path, hours=0)
 
 
 class Coordinates(torch.utils.data.Dataset):

@@ -288,7 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, default=500, help="validation points of the learning curves")
     p.add_argument("--quick", action="store_true", help="a few steps of a tiny model: checks that all runs")
     p.add_argument("--report-only", action="store_true", help="write the report from the finished runs; train nothing")
-    p.add_argument("--out", default="reports", help="report folder (runs are cached under OUT/runs)")
+    p.add_argument(
+        "--hours", type=float, help="time budget: start only the runs expected to finish within it (others: later)"
+    )
+    p.add_argument(
+        "--out", default="reports", help="report folder (results under OUT/results: commit them; runs under OUT/runs)"
+    )
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_reproduce)
 

@@ -7,6 +7,7 @@ import datetime
 import json
 import platform
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -15,7 +16,8 @@ from ..errors import Interrupted
 from ..files import atomic_write_text
 from .catalog import TABLES
 from .report import write_report
-from .runner import QUICK, Budget, cached_result, row_config, run_dir, run_row
+from .runner import QUICK, Budget, cached_result, missing_variants, row_config, run_dir, run_row
+from .schedule import overhead, too_long
 from .tables import Table
 from .timing import timed_rows
 
@@ -50,9 +52,14 @@ def reproduce(
     device: str = "cpu",
     say=print,
     report_only: bool = False,
+    hours: float | None = None,
 ) -> Path:
     """Run what is missing and write the report; returns the report's path. ``report_only``: write it from
-    the finished (row, seed) pairs alone, training and timing nothing (while another process trains)."""
+    the finished (row, seed) pairs alone, training and timing nothing (while another process trains).
+    ``hours``: start only the runs expected to end within that many hours from now (``schedule``)."""
+    if hours is not None and hours <= 0:
+        raise ValueError(f"hours must be a positive time budget, got {hours}")
+    deadline = None if hours is None else time.monotonic() + hours * 3600
     info = machine_of(out, device, report_only)
     command = info.get("command", _command()) if report_only else _command()
     step_s = step_times(tables, budget, out, device, say, measure=not report_only)
@@ -70,8 +77,15 @@ def reproduce(
     runs, seconds = training_left(tables, seeds, budget, out, step_s)
     if runs and not report_only:
         say(f"reproduce: {runs} training runs to go, about {seconds / 3600:.1f} h of training (timed steps)")
-    failed: list[str] = []
+    failed, later = [], 0
     for table, row, seed in [] if report_only else pairs:
+        done = results.get((row.name, seed))
+        if deadline is not None and (done is None or missing_variants(done, row)):
+            ratio = overhead(list(results.values()), step_s)
+            if (wait := too_long(table, row, seed, budget, out, device, step_s, ratio, deadline)) is not None:
+                say(f"reproduce: {row.name}, seed {seed} left for later: {wait}")
+                later += 1
+                continue
         try:
             results[row.name, seed] = run_row(table, row, seed, budget, out, device, say)
         except Interrupted:
@@ -81,7 +95,7 @@ def reproduce(
             say(f"reproduce: {failed[-1]} FAILED; the other rows go on")
             continue
         report = write()
-    say(f"reproduce: report -> {report}")
+    say(f"reproduce: report -> {report}" + (f" ({later} runs left for a later call: --hours)" if later else ""))
     if failed:
         raise ReproductionFailed(f"reproduce: {len(failed)} run(s) failed: " + "; ".join(failed))
     return report
@@ -124,13 +138,14 @@ def step_times(
 def training_left(
     tables: list[Table], seeds: list[int], budget: Budget, out: Path, step_s: dict[str, float]
 ) -> tuple[int, float]:
-    """(training runs not finished, their steps x timed step time in s; a started run counts whole)."""
+    """(training runs without a finished result, their steps x timed step time in s; a started run counts
+    whole; a run shared by two rows counts once)."""
     left: dict[Path, float] = {}
     for seed in seeds:
         for table in tables:
             for row in table.rows:
-                folder = run_dir(out, row, seed, budget, table)
-                if not (folder / "eval.json").is_file():
+                if cached_result(table, row, seed, budget, out) is None:
+                    folder = run_dir(out, row, seed, budget, table)
                     left[folder] = budget.schedule(table)[0] * step_s.get(row.name, 0.0)
     return len(left), sum(left.values())
 
@@ -151,5 +166,11 @@ def run_cli(args) -> None:
     budget = QUICK if args.quick else Budget(steps=args.steps, eval_every=args.eval_every)
     seeds = args.seeds if args.seeds else ([0] if args.quick else [0, 1, 2])
     reproduce(
-        [TABLES[t] for t in args.tables], seeds, budget, Path(args.out), args.device, report_only=args.report_only
+        [TABLES[t] for t in args.tables],
+        seeds,
+        budget,
+        Path(args.out),
+        args.device,
+        report_only=args.report_only,
+        hours=args.hours,
     )

@@ -1,6 +1,8 @@
-"""Train and evaluate every (row, seed) of the tables once: each finished pair is cached as
-``result-<row>.json`` in its run folder, and an interrupted run resumes exactly (``train.resume``), so a
-stopped reproduction continues where it was. The report is rewritten after every finished pair."""
+"""Train and evaluate every (row, seed) of the tables once. A training run lives in ``OUT/runs/<key>/s<seed>``
+(checkpoints: working files, not kept in git) and resumes exactly when interrupted (``train.resume``). Its
+finished result is a small JSON file, ``OUT/results/<key>/s<seed>/result-<row>.json``, kept apart so that it
+can be committed: a reproduction continued from a fresh clone of the repository retrains nothing that is in
+it. The report is rewritten after every finished pair."""
 
 from __future__ import annotations
 
@@ -63,6 +65,11 @@ def run_dir(out: Path, row: Row, seed: int, budget: Budget, table: Table) -> Pat
     return out / "runs" / budget.key(row, table) / f"s{seed}"
 
 
+def results_dir(out: Path, row: Row, seed: int, budget: Budget, table: Table) -> Path:
+    """Where the finished results of (row, seed) are kept: beside ``runs``, without checkpoints."""
+    return out / "results" / budget.key(row, table) / f"s{seed}"
+
+
 def result_path(folder: Path, row: Row) -> Path:
     return folder / f"result-{re.sub(r'[^a-z0-9]+', '-', row.name.lower()).strip('-')}.json"
 
@@ -74,20 +81,41 @@ def _config_file(name: str) -> Path:
     return path
 
 
-def pretrained(table: Table, budget: Budget, out: Path, device: str, say=print) -> Path | None:
-    """The cross-view pretraining the table's rows start from (trained once, then reused), or None."""
-    if table.pretrain is None:
-        return None
+def _pretrain_folder(table: Table, budget: Budget, out: Path, device: str) -> tuple[Path, list[str]]:
+    """(the folder of the table's pretraining, its config overrides): one per pretraining config and budget."""
     steps = [] if budget.pretrain_steps is None else [f"train.steps={budget.pretrain_steps}"]
     overrides = [*budget.overrides, *steps, "train.seed=0", f"train.device={device}"]
     key = hashlib.sha1(json.dumps([table.pretrain, overrides]).encode()).hexdigest()[:10]
-    folder = out / "pretrain" / key
+    return out / "pretrain" / key, overrides
+
+
+def pretrain_seconds(table: Table, budget: Budget, out: Path, device: str) -> float | None:
+    """What the table's pretraining still costs before its rows can train: 0 when it is done here, its wall
+    time when it ran before (in another checkout), None when unknown (or the table has none: 0)."""
+    if table.pretrain is None:
+        return 0.0
+    folder, _ = _pretrain_folder(table, budget, out, device)
+    if (folder / "done").is_file():
+        return 0.0
+    record = out / "results" / "pretrain" / f"{folder.name}.json"
+    return float(json.loads(record.read_text())["wall_s"]) if record.is_file() else None
+
+
+def pretrained(table: Table, budget: Budget, out: Path, device: str, say=print) -> Path | None:
+    """The cross-view pretraining the table's rows start from (trained once, then reused), or None. Its wall
+    time is kept beside the results (``results/pretrain/<key>.json``) for ``pretrain_seconds``."""
+    if table.pretrain is None:
+        return None
+    folder, overrides = _pretrain_folder(table, budget, out, device)
     if not (folder / "done").is_file():
         say(f"reproduce: pretraining {table.pretrain} for {table.key} -> {folder}")
         shutil.rmtree(folder, ignore_errors=True)  # an interrupted pretraining starts again (it does not resume)
         cfg = load_config(_config_file(table.pretrain), [*overrides, f"out_dir={folder.parent}", f"name={folder.name}"])
+        tic = time.perf_counter()
         if pretrain(cfg, progress=False) != folder / "croco.pth":
             raise RuntimeError(f"pretraining did not write {folder / 'croco.pth'}")
+        record = {"config": table.pretrain, "overrides": overrides, "wall_s": time.perf_counter() - tic}
+        atomic_write_text(out / "results" / "pretrain" / f"{folder.name}.json", json.dumps(record, indent=2))
         atomic_write_text(folder / "done", "complete\n")
     return folder / "croco.pth"
 
@@ -122,7 +150,7 @@ def training_curve(folder: Path, metric: str, batch: int) -> tuple[float, list[d
 
 def cached_result(table: Table, row: Row, seed: int, budget: Budget, out: Path) -> dict | None:
     """The finished result of (row, seed) as cached (some of the row's variants may still be missing), or None."""
-    path = result_path(run_dir(out, row, seed, budget, table), row)
+    path = result_path(results_dir(out, row, seed, budget, table), row)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -131,15 +159,23 @@ def result_metric(folder: Path) -> str:
     return load_task(load_checkpoint(folder / "checkpoints" / "last")[1]).metric().primary
 
 
+def missing_variants(result: dict | None, row: Row) -> list[str]:
+    """The test variants of ``row`` that ``result`` lacks (all when there is no result yet)."""
+    return [v for v in row.variants if v != FULL and (result is None or not has_variant(result, v))]
+
+
 def run_row(table: Table, row: Row, seed: int, budget: Budget, out: Path, device: str = "cpu", say=print) -> dict:
     """The result of (row, seed): cached, or trained and evaluated now (resuming an interrupted run). A cached
     result that lacks some of the row's variants gets them evaluated and added."""
     folder = run_dir(out, row, seed, budget, table)
-    cached = result_path(folder, row)
+    cached = result_path(results_dir(out, row, seed, budget, table), row)
     result = json.loads(cached.read_text()) if cached.is_file() else None
-    missing = [v for v in row.variants if v != FULL and (result is None or not has_variant(result, v))]
+    missing = missing_variants(result, row)
     if result is not None and not missing:
         return result
+    if result is not None and not (folder / "eval.json").is_file():
+        say(f"reproduce: {row.name}, seed {seed}: {', '.join(missing)} asked, its checkpoint is gone: trained again")
+        result = None  # a result from another checkout: the variants need the trained model
     init = pretrained(table, budget, out, device, say)
     cfg = row_config(table, row, seed, budget, folder, device, init)
     if result is None:

@@ -1,0 +1,63 @@
+"""What fits in a time budget (``winwin reproduce --hours H``): a (row, seed) whose training is not expected
+to end before the budget does is left for a later call, and shorter ones after it still run. For a job with
+a wall-time limit, or a machine whose unsaved run folders do not survive the session: a run stopped midway
+resumes only where its checkpoints are kept, while finished results (``OUT/results``) are always kept.
+
+A run's expected time is its steps x its timed step (``timing``) x the overhead measured on the finished
+runs of this reproduction (evaluations, test variants, the loader: their session time over their timed
+training), plus the table's pretraining when it has not run in this checkout yet."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+from .runner import Budget, pretrain_seconds, run_dir
+from .tables import Row, Table
+
+DEFAULT_OVERHEAD = 1.5  # session time / timed training time before any run has finished (1.2-1.6 seen on CPU)
+UNKNOWN_PRETRAIN = 2.0  # a pretraining never timed: counted as this many times the row's own training
+
+
+def overhead(results: list[dict], step_s: dict[str, float]) -> float:
+    """Median (session time / steps x timed step) of the finished results that were trained, not evaluated
+    only; ``DEFAULT_OVERHEAD`` when there are none."""
+    ratios = [
+        r["session_s"] / (r["steps"] * step_s[r["row"]])
+        for r in results
+        if r.get("session_s") and r.get("steps") and step_s.get(r["row"])
+    ]
+    return max(1.0, statistics.median(ratios)) if ratios else DEFAULT_OVERHEAD
+
+
+def expected_seconds(
+    table: Table, row: Row, seed: int, budget: Budget, out: Path, device: str, step_s: dict[str, float], ratio: float
+) -> float | None:
+    """Seconds (row, seed) is expected to take from now: 0 when its training is done in this checkout (its
+    variants are evaluated in minutes), None when its step was never timed (off the CPU)."""
+    if (run_dir(out, row, seed, budget, table) / "eval.json").is_file():
+        return 0.0
+    if row.name not in step_s:
+        return None
+    train_s = budget.schedule(table)[0] * step_s[row.name] * ratio
+    before = pretrain_seconds(table, budget, out, device)
+    return train_s + (UNKNOWN_PRETRAIN * train_s if before is None else before)
+
+
+def too_long(
+    table: Table,
+    row: Row,
+    seed: int,
+    budget: Budget,
+    out: Path,
+    device: str,
+    step_s: dict[str, float],
+    ratio: float,
+    deadline: float,
+) -> str | None:
+    """Why (row, seed) must wait for a later call (it is expected to end after ``deadline``, a
+    ``time.monotonic()`` time), or None when it fits or cannot be estimated."""
+    need = expected_seconds(table, row, seed, budget, out, device, step_s, ratio)
+    left = deadline - time.monotonic()
+    return None if need is None or need <= left else f"about {need / 60:.0f} min expected, {left / 60:.0f} min left"
