@@ -51,6 +51,7 @@ def test_quick_reproduction_runs_every_row_and_caches_them(tmp_path):
     result = json.loads(result_path(results_dir(tmp_path, win_win, 0, QUICK, LEARNED_T), win_win).read_text())
     assert {"full", TUNED, LEARNED} <= set(result["variants"]) and result["variants"][LEARNED]["extra_s"] > 0
     assert len(result["variants"][TUNED]["sweep"]) > 1
+    assert result["machine"]["cpu"] and result["machine"]["threads"] >= 1  # where it trained
     assert all(v in result["variants"] for v in APPENDIX_A.rows[-1].variants)  # the crops, same file
 
     said.clear()
@@ -146,7 +147,7 @@ def test_a_failing_row_is_said_and_raised_after_the_others_ran(tmp_path, monkeyp
     tables = [TABLE1]
     broken = TABLE1.rows[1].name
     monkeypatch.setattr(main, "step_times", lambda *a, **k: {})
-    monkeypatch.setattr(main, "machine", lambda device: {"cpu": "test"})
+    monkeypatch.setattr(main, "machine_of", lambda *a: {"cpu": "test"})
 
     def fake_run_row(table, row, seed, budget, out, device, say):
         if row.name == broken:

@@ -171,3 +171,14 @@ def test_a_claim_between_values_equal_at_display_precision_shows_more_decimals(t
     close = [result("A", 0, 0.40, 0.40, [0.4] * 4, [10, 20, 30, 40]), result("B", 0, 0.4003, 0.40, [0.4] * 4, [10] * 4)]
     text = write_report(tmp_path, [TABLE], close, MACHINE, "winwin reproduce").read_text()
     assert "(B vs A, full): in the paper's direction, not beyond the seed spread: ours 40.030 vs 40.000" in text
+
+
+def test_header_names_the_cpus_when_runs_trained_on_several(tmp_path):
+    runs = results()
+    assert "runs trained on" not in write_report(tmp_path, [TABLE], runs, MACHINE, "winwin reproduce").read_text()
+    runs[0]["machine"] = {"cpu": "CPU one", "threads": 2}
+    runs[1]["machine"] = {"cpu": "CPU two", "threads": 2}
+    runs[2]["machine"] = {"cpu": "CPU two", "threads": 2}
+    text = write_report(tmp_path, [TABLE], runs, MACHINE, "winwin reproduce").read_text()
+    line = next(s for s in text.splitlines() if s.startswith("- runs trained on: "))
+    assert "CPU two (2 runs)" in line and "CPU one (1 run)" in line and f"not recorded ({len(runs) - 3} runs)" in line

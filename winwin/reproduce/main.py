@@ -3,9 +3,6 @@ cover every row), each (row, seed) trained once (``runner.run_row``), the report
 
 from __future__ import annotations
 
-import datetime
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -13,31 +10,13 @@ from pathlib import Path
 import torch
 
 from ..errors import Interrupted
-from ..files import atomic_write_text
 from .catalog import TABLES
+from .machine import machine_of
 from .report import write_report
 from .runner import QUICK, Budget, cached_result, missing_variants, row_config, run_dir, run_row
 from .schedule import overhead, too_long
 from .tables import Table
 from .timing import timed_rows
-
-
-def machine(device: str) -> dict:
-    from ..tools.flops import matmul_peak
-
-    cpu = platform.processor() or platform.machine()
-    info = Path("/proc/cpuinfo")
-    if info.is_file():
-        names = [
-            line.split(":", 1)[1].strip() for line in info.read_text().splitlines() if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    dev = torch.device(device)
-    peak = matmul_peak(dev, torch.float32)
-    return {
-        "cpu": cpu, "cores": torch.get_num_threads(), "torch": torch.__version__, "device": str(dev),
-        "matmul_gflops": round(peak / 1e9, 1), "date": datetime.date.today().isoformat(),
-    }  # fmt: skip
 
 
 class ReproductionFailed(RuntimeError):
@@ -60,7 +39,7 @@ def reproduce(
     if hours is not None and hours <= 0:
         raise ValueError(f"hours must be a positive time budget, got {hours}")
     deadline = None if hours is None else time.monotonic() + hours * 3600
-    info = machine_of(out, device, report_only)
+    info = machine_of(out, device, report_only, _command())
     command = info.get("command", _command()) if report_only else _command()
     step_s = step_times(tables, budget, out, device, say, measure=not report_only)
     pairs = [(table, row, seed) for seed in seeds for table in tables for row in table.rows]
@@ -103,19 +82,6 @@ def reproduce(
 
 def _command() -> str:
     return "winwin " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("winwin") else "winwin reproduce"
-
-
-def machine_of(out: Path, device: str, report_only: bool) -> dict:
-    """The machine the runs train on: measured (and kept in ``OUT/machine.json``) by a run that trains; a
-    report-only run reads it back (and the command that trains), so its header does not take a matmul peak
-    measured beside the training."""
-    path = out / "machine.json"
-    if report_only and path.is_file():
-        return json.loads(path.read_text())
-    info = machine(device)
-    if not report_only:
-        atomic_write_text(path, json.dumps({**info, "command": _command()}, indent=2))
-    return info
 
 
 def step_times(

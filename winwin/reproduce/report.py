@@ -11,11 +11,11 @@ from pathlib import Path
 from ..files import atomic_write_text
 from .figures import save_resolution, save_temperature
 from .plots import save_curves, sorted_curve
+from .report_header import DASH, header
 from .tables import TUNED
 
 CONVERGED_AT = 0.75  # compare the last validation value with the one at this fraction of the steps
 CONVERGED_TOLERANCE = 0.02  # relative to the last value
-DASH = "—"
 
 
 def _std(values: list[float]) -> float | None:
@@ -328,50 +328,6 @@ def table_section(out_dir: Path, table: dict, groups: dict) -> tuple[list[str], 
         "",
     ]
     return lines, outcomes
-
-
-def _duration(seconds: float) -> str:
-    hours, minutes = divmod(round(seconds / 60), 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def _machine_line(machine: dict) -> str:
-    parts = [
-        f"{machine.get('cpu', '?')} ({machine.get('cores', '?')} cores)",
-        f"device {machine.get('device', '?')}",
-        f"torch {machine.get('torch', '?')}",
-    ]
-    if machine.get("matmul_gflops") is not None:
-        parts.append(f"matmul {machine['matmul_gflops']:.0f} GFLOP/s")
-    return ", ".join(parts) + (f"; {machine['date']}" if machine.get("date") else "")
-
-
-def header(tables: list[dict], results: list[dict], groups: dict, machine: dict, command: str) -> list[str]:
-    """What the report is, how it was made, and how to read it."""
-    seeds = sorted({len(runs) for runs in groups.values()})
-    seed_text = DASH if not seeds else f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]} to {seeds[-1]}"
-    runs = {(r["row"], r["seed"]): r for r in results}  # a run shared by two tables counts once
-    total = sum(r.get("train_wall_s") or 0 for r in runs.values())
-    return [
-        "# Reproduction at small scale",
-        "",
-        "The tables of *Win-Win: Training High-Resolution Vision Transformers from Two Windows* (ICLR 2024), "
-        "trained at small scale on embedded data, several seeds per row.",
-        "",
-        f"- command: `{command}`",
-        f"- machine: {_machine_line(machine)}",
-        f"- {_count(len(tables), 'table')}, {_count(len(groups), 'row')} with results, "
-        f"{_count(len(runs), 'training run')}, total training wall time {_duration(total)}",
-        "",
-        f"How to read: ours are mean ± sample std over seeds (the number of seeds in brackets; {seed_text} per "
-        "row). The paper's numbers are for its setting (datasets, models and resolutions in each table's "
-        "header); ours are for the embedded data at small scale: compare orderings, not values.",
-        "",
-    ]
 
 
 def write_report(out_dir: Path, tables: list[dict], results: list[dict], machine: dict, command: str) -> Path:

@@ -19,6 +19,7 @@ from ..engine.config import ExperimentConfig, load_config
 from ..engine.pretrain import pretrain
 from ..engine.train import train
 from ..files import atomic_write_text
+from .machine import run_machine
 from .tables import FULL, Row, Table
 from .timing import step_flops_of
 from .variants import evaluate_variants, has_variant
@@ -188,7 +189,7 @@ def run_row(table: Table, row: Row, seed: int, budget: Budget, out: Path, device
             "row": row.name, "seed": seed, "steps": cfg.train.steps, "train_wall_s": wall,
             "flops_per_step": step_flops_of(cfg), "session_s": time.perf_counter() - tic,
             "variants": {FULL: json.loads((folder / "eval.json").read_text())}, "curve": curve,
-            "overrides": list(row.overrides),
+            "overrides": list(row.overrides), "machine": run_machine(),
         }  # fmt: skip
     else:
         say(f"reproduce: {row.name}, seed {seed}: evaluating {', '.join(missing)}")
