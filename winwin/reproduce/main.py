@@ -104,14 +104,15 @@ def step_times(
 def training_left(
     tables: list[Table], seeds: list[int], budget: Budget, out: Path, step_s: dict[str, float]
 ) -> tuple[int, float]:
-    """(training runs without a finished result, their steps x timed step time in s; a started run counts
-    whole; a run shared by two rows counts once)."""
+    """(training runs to do, their steps x timed step time in s): runs whose row has no result and that have
+    not finished training here (a row shared with a finished one only needs its variants); a started run
+    counts whole; a run shared by two rows counts once."""
     left: dict[Path, float] = {}
     for seed in seeds:
         for table in tables:
             for row in table.rows:
-                if cached_result(table, row, seed, budget, out) is None:
-                    folder = run_dir(out, row, seed, budget, table)
+                folder = run_dir(out, row, seed, budget, table)
+                if cached_result(table, row, seed, budget, out) is None and not (folder / "eval.json").is_file():
                     left[folder] = budget.schedule(table)[0] * step_s.get(row.name, 0.0)
     return len(left), sum(left.values())
 
