@@ -88,6 +88,7 @@ def test_hours_leave_runs_that_do_not_fit_for_a_later_call(tmp_path):
     reproduce([TABLE1], [0], QUICK, tmp_path, say=said.append, hours=1e-6)  # no run fits in 3.6 ms
     later = [s for s in said if "left for later" in s]
     assert len(later) == len(TABLE1.rows) and "min expected" in later[0]
+    assert len([s for s in said if "x the timed steps" in s]) == 1  # the machine's pace, timed once
     assert not (tmp_path / "results").exists() and not (tmp_path / "runs").exists()
     assert f"({len(TABLE1.rows)} runs left for a later call: --hours)" in said[-1]
     said.clear()

@@ -14,7 +14,7 @@ from .catalog import TABLES
 from .machine import machine_of
 from .report import write_report
 from .runner import QUICK, Budget, cached_result, missing_variants, row_config, run_dir, run_row
-from .schedule import overhead, too_long
+from .schedule import pace, too_long
 from .tables import Table
 from .timing import timed_rows
 
@@ -56,11 +56,13 @@ def reproduce(
     runs, seconds = training_left(tables, seeds, budget, out, step_s)
     if runs and not report_only:
         say(f"reproduce: {runs} training runs to go, about {seconds / 3600:.1f} h of training (timed steps)")
-    failed, later = [], 0
+    failed, later, ratio = [], 0, None
     for table, row, seed in [] if report_only else pairs:
         done = results.get((row.name, seed))
         if deadline is not None and (done is None or missing_variants(done, row)):
-            ratio = overhead(list(results.values()), step_s)
+            if ratio is None:
+                ratio = pace(table, row, budget, out, device, step_s) if row.name in step_s else 1.0
+                say(f"reproduce: this machine trains at {ratio:.2f}x the timed steps (--hours estimates)")
             if (wait := too_long(table, row, seed, budget, out, device, step_s, ratio, deadline)) is not None:
                 say(f"reproduce: {row.name}, seed {seed} left for later: {wait}")
                 later += 1

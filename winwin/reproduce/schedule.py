@@ -3,32 +3,29 @@ to end before the budget does is left for a later call, and shorter ones after i
 a wall-time limit, or a machine whose unsaved run folders do not survive the session: a run stopped midway
 resumes only where its checkpoints are kept, while finished results (``OUT/results``) are always kept.
 
-A run's expected time is its steps x its timed step (``timing``) x the overhead measured on the finished
-runs of this reproduction (evaluations, test variants, the loader: their session time over their timed
-training), plus the table's pretraining when it has not run in this checkout yet."""
+A run's expected time is its steps x its timed step (``timing``, taken once, perhaps on another machine) x
+this machine's pace: one row's step timed again now, over its timed step, times ``MARGIN`` for what the
+timed step leaves out (evaluations, test variants, the loader); plus the table's pretraining when it has
+not run in this checkout yet (its recorded wall time)."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 
-from .runner import Budget, pretrain_seconds, run_dir
+from .runner import Budget, pretrain_seconds, row_config, run_dir
 from .tables import Row, Table
+from .timing import step_seconds
 
-DEFAULT_OVERHEAD = 1.5  # session time / timed training time before any run has finished (1.2-1.6 seen on CPU)
+MARGIN = 1.25  # a run's wall time over its steps x step compute (1.22 measured: 2 windows, seed 0, a Xeon)
 UNKNOWN_PRETRAIN = 2.0  # a pretraining never timed: counted as this many times the row's own training
 
 
-def overhead(results: list[dict], step_s: dict[str, float]) -> float:
-    """Median (session time / steps x timed step) of the finished results that were trained, not evaluated
-    only; ``DEFAULT_OVERHEAD`` when there are none."""
-    ratios = [
-        r["session_s"] / (r["steps"] * step_s[r["row"]])
-        for r in results
-        if r.get("session_s") and r.get("steps") and step_s.get(r["row"])
-    ]
-    return max(1.0, statistics.median(ratios)) if ratios else DEFAULT_OVERHEAD
+def pace(table: Table, row: Row, budget: Budget, out: Path, device: str, step_s: dict[str, float]) -> float:
+    """How many times its timed step a run takes on this machine now: ``row``'s step timed again (its
+    compute, as ``timing`` records it) over the recorded one, times ``MARGIN``."""
+    cfg = row_config(table, row, 0, budget, run_dir(out, row, 0, budget, table), device)
+    return MARGIN * step_seconds(cfg)[1] / step_s[row.name]
 
 
 def expected_seconds(
