@@ -34,6 +34,7 @@ def test_quick_reproduction_runs_every_row_and_caches_them(tmp_path):
             result = result_path(results_dir(tmp_path, row, 0, QUICK, table), row)
             assert result.is_file(), (table.key, row.name)
     assert "not run yet" not in text
+    assert "- training steps timed on (cost columns): " in text
     for image in ("table1_curves", "table1_temperature", "appendixA_resolution", "table3_curves"):
         assert (tmp_path / "images" / f"{image}.png").is_file(), image
     crop = next(r for r in TABLE2.rows if TILING in r.variants)

@@ -16,7 +16,7 @@ from .report import write_report
 from .runner import QUICK, Budget, cached_result, missing_variants, row_config, run_dir, run_row
 from .schedule import pace, too_long
 from .tables import Table
-from .timing import timed_rows
+from .timing import timed_on, timed_rows
 
 
 class ReproductionFailed(RuntimeError):
@@ -42,6 +42,7 @@ def reproduce(
     info = machine_of(out, device, report_only, _command())
     command = info.get("command", _command()) if report_only else _command()
     step_s = step_times(tables, budget, out, device, say, measure=not report_only)
+    info = {**info, "steps_timed_on": timed_on(out)}
     pairs = [(table, row, seed) for seed in seeds for table in tables for row in table.rows]
     results: dict[tuple[str, int], dict] = {}  # (row, seed) -> result; rows of the same name share one
 

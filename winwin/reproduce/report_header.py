@@ -41,6 +41,11 @@ def header(tables: list[dict], results: list[dict], groups: dict, machine: dict,
         "",
         f"- command: `{command}`",
         f"- machine: {_machine_line(machine)}",
+        *(
+            [f"- training steps timed on (cost columns): {machine['steps_timed_on']}"]
+            if machine.get("steps_timed_on")
+            else []
+        ),
         *_trained_on(list(runs.values())),
         f"- {_count(len(tables), 'table')}, {_count(len(groups), 'row')} with results, "
         f"{_count(len(runs), 'training run')}, total training wall time {_duration(total)}",

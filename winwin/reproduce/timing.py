@@ -28,6 +28,7 @@ from ..engine.train import build_datasets, check_against_data, train_loader
 from ..files import atomic_write_text
 from ..models import build_model
 from ..tasks import build_task
+from .machine import cpu_name
 
 TIMED_STEPS = 5
 WHAT = "median s of a training step's compute (with_data_s: and its batch), one process, rows back to back"
@@ -88,8 +89,18 @@ def timed_rows(configs: dict[str, ExperimentConfig], out: Path, say=print, measu
     say(f"reproduce: timing the training step of {len(configs)} runs, back to back")
     timed = {key: step_seconds(cfg) for key, cfg in configs.items()}
     record = {
-        "what": WHAT, "measured": datetime.datetime.now().isoformat(timespec="seconds"), "steps": TIMED_STEPS,
+        "what": WHAT, "measured": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_name(),
+        "steps": TIMED_STEPS,
         "step_s": {key: t[1] for key, t in timed.items()}, "with_data_s": {key: t[0] for key, t in timed.items()},
     }  # fmt: skip
     atomic_write_text(path, json.dumps(record, indent=2))
     return record["step_s"]
+
+
+def timed_on(out: Path) -> str | None:
+    """Where and when ``OUT/timing.json`` was measured ("CPU, date"), or None without a record."""
+    path = out / "timing.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    return f"{record.get('cpu', 'CPU not recorded')}, {record.get('measured', '?')}"
