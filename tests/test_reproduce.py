@@ -11,6 +11,7 @@ import torch
 from winwin.reproduce.catalog import TABLES
 from winwin.reproduce.main import reproduce, step_times, training_left
 from winwin.reproduce.runner import QUICK, result_path, results_dir, run_dir
+from winwin.reproduce.schedule import longest_first
 from winwin.reproduce.tables import LEARNED, TABLE1, TABLE2, TILING, TUNED, crop_size, crop_variant
 from winwin.reproduce.tables_studies import APPENDIX_A, LEARNED_T
 from winwin.reproduce.variants import SWEEP, CroppedSet, has_variant
@@ -98,6 +99,15 @@ def test_hours_leave_runs_that_do_not_fit_for_a_later_call(tmp_path):
     assert all(result_path(results_dir(tmp_path, r, 0, QUICK, TABLE1), r).is_file() for r in TABLE1.rows)
     with pytest.raises(ValueError, match="positive time budget"):
         reproduce([TABLE1], [0], QUICK, tmp_path, hours=0)
+
+
+def test_under_a_time_budget_the_longest_run_of_a_seed_goes_first():
+    need = {"crop": 600.0, "full": 5000.0, "flow": None, "vitdet": 4800.0, "2 win": 600.0}
+    pairs = [("t", row, seed) for seed in (0, 1) for row in need]
+    ordered = longest_first(pairs, lambda p: need[p[1]])
+    assert [p[2] for p in ordered] == [0] * 5 + [1] * 5  # seed after seed still
+    assert [p[1] for p in ordered[:5]] == ["full", "vitdet", "crop", "2 win", "flow"]  # ties keep their order
+    assert ordered[5:] == [(t, r, 1) for t, r, _ in ordered[:5]]
 
 
 class Coordinates(torch.utils.data.Dataset):

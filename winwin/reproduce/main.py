@@ -1,5 +1,6 @@
 """The reproduction's order of work: seed after seed (every row of seed 0 first, so partial results already
-cover every row), each (row, seed) trained once (``runner.run_row``), the report rewritten after each."""
+cover every row; under ``--hours`` the longest run first within a seed, ``schedule.longest_first``), each
+(row, seed) trained once (``runner.run_row``), the report rewritten after each."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .catalog import TABLES
 from .machine import machine_of
 from .report import write_report
 from .runner import QUICK, Budget, cached_result, missing_variants, row_config, run_dir, run_row
-from .schedule import pace, too_long
+from .schedule import expected_seconds, longest_first, pace, too_long
 from .tables import Table
 from .timing import timed_on, timed_rows
 
@@ -57,17 +58,21 @@ def reproduce(
     runs, seconds = training_left(tables, seeds, budget, out, step_s)
     if runs and not report_only:
         say(f"reproduce: {runs} training runs to go, about {seconds / 3600:.1f} h of training (timed steps)")
-    failed, later, ratio = [], 0, None
+    todo = [(t, r, s) for t, r, s in pairs if (d := results.get((r.name, s))) is None or missing_variants(d, r)]
+    failed, later, ratio = [], 0, 1.0
+    if deadline is not None and todo and not report_only:
+        table, row, _ = todo[0]
+        ratio = pace(table, row, budget, out, device, step_s) if row.name in step_s else 1.0
+        say(f"reproduce: this machine trains at {ratio:.2f}x the timed steps (--hours estimates)")
+        pairs = longest_first(pairs, lambda p: expected_seconds(*p, budget, out, device, step_s, ratio))
     for table, row, seed in [] if report_only else pairs:
         done = results.get((row.name, seed))
-        if deadline is not None and (done is None or missing_variants(done, row)):
-            if ratio is None:
-                ratio = pace(table, row, budget, out, device, step_s) if row.name in step_s else 1.0
-                say(f"reproduce: this machine trains at {ratio:.2f}x the timed steps (--hours estimates)")
-            if (wait := too_long(table, row, seed, budget, out, device, step_s, ratio, deadline)) is not None:
-                say(f"reproduce: {row.name}, seed {seed} left for later: {wait}")
-                later += 1
-                continue
+        pending = done is None or missing_variants(done, row)
+        wait = too_long(table, row, seed, budget, out, device, step_s, ratio, deadline) if pending else None
+        if wait is not None:
+            say(f"reproduce: {row.name}, seed {seed} left for later: {wait}")
+            later += 1
+            continue
         try:
             results[row.name, seed] = run_row(table, row, seed, budget, out, device, say)
         except Interrupted:

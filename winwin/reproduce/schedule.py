@@ -11,6 +11,7 @@ not run in this checkout yet (its recorded wall time)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .runner import Budget, pretrain_seconds, row_config, run_dir
@@ -51,10 +52,19 @@ def too_long(
     device: str,
     step_s: dict[str, float],
     ratio: float,
-    deadline: float,
+    deadline: float | None,
 ) -> str | None:
     """Why (row, seed) must wait for a later call (it is expected to end after ``deadline``, a
-    ``time.monotonic()`` time), or None when it fits or cannot be estimated."""
+    ``time.monotonic()`` time), or None when it fits, cannot be estimated, or there is no deadline."""
+    if deadline is None:
+        return None
     need = expected_seconds(table, row, seed, budget, out, device, step_s, ratio)
     left = deadline - time.monotonic()
     return None if need is None or need <= left else f"about {need / 60:.0f} min expected, {left / 60:.0f} min left"
+
+
+def longest_first(pairs: list[tuple], need: Callable[[tuple], float | None]) -> list[tuple]:
+    """``pairs`` (table, row, seed) seed after seed, the longest expected run (``need``, seconds) first within
+    a seed, ties in their order: under a time budget a long run fits only in a session that starts with it
+    (on a fast enough machine), while short ones fill what is left. Runs never timed (None) go last."""
+    return sorted(pairs, key=lambda p: (p[2], -(need(p) or 0.0)))
