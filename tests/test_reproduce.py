@@ -96,6 +96,7 @@ def test_hours_leave_runs_that_do_not_fit_for_a_later_call(tmp_path):
     said.clear()
     reproduce([TABLE1], [0], QUICK, tmp_path, say=said.append, hours=1.0)  # 2 steps each: all fit
     assert not [s for s in said if "left for later" in s]
+    assert [s for s in said if "x its timed steps: the next estimates use it" in s]  # the pace, as observed
     assert all(result_path(results_dir(tmp_path, r, 0, QUICK, TABLE1), r).is_file() for r in TABLE1.rows)
     with pytest.raises(ValueError, match="positive time budget"):
         reproduce([TABLE1], [0], QUICK, tmp_path, hours=0)

@@ -6,7 +6,8 @@ resumes only where its checkpoints are kept, while finished results (``OUT/resul
 A run's expected time is its steps x its timed step (``timing``, taken once, perhaps on another machine) x
 this machine's pace: one row's step timed again now, over its timed step, times ``MARGIN`` for what the
 timed step leaves out (evaluations, test variants, the loader); plus the table's pretraining when it has
-not run in this checkout yet (its recorded wall time)."""
+not run in this checkout yet (its recorded wall time). Once a whole run has trained in the call, its own
+time over its timed steps replaces that pace (``reproduce``)."""
 
 from __future__ import annotations
 
