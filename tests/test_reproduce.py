@@ -11,9 +11,9 @@ import torch
 from winwin.reproduce.catalog import TABLES
 from winwin.reproduce.main import reproduce, step_times, training_left
 from winwin.reproduce.runner import QUICK, result_path, results_dir, run_dir
-from winwin.reproduce.schedule import longest_first
+from winwin.reproduce.schedule import longest_first, recorded_pace
 from winwin.reproduce.tables import LEARNED, TABLE1, TABLE2, TILING, TUNED, crop_size, crop_variant
-from winwin.reproduce.tables_studies import APPENDIX_A, LEARNED_T
+from winwin.reproduce.tables_studies import APPENDIX_A, CONVERGENCE, LEARNED_T
 from winwin.reproduce.variants import SWEEP, CroppedSet, has_variant
 
 
@@ -25,8 +25,13 @@ def test_quick_reproduction_runs_every_row_and_caches_them(tmp_path):
     assert set(step_s) == {r.name for t in tables for r in t.rows} and all(v > 0 for v in step_s.values())
     assert any("training runs to go" in s for s in said)
     assert training_left(tables, [0], QUICK, tmp_path, step_s) == (0, 0.0)
-    runs, seconds = training_left(tables, [0, 1], QUICK, tmp_path, step_s)  # seed 1 is all to do
-    assert runs == len({run_dir(tmp_path, r, 1, QUICK, t) for t in tables for r in t.rows}) and seconds > 0
+    runs, seconds = training_left(tables, [0, 1], QUICK, tmp_path, step_s)  # seed 1 is all to do ...
+    second = {run_dir(tmp_path, r, 1, QUICK, t) for t in tables for r in t.rows if t is not CONVERGENCE}
+    assert runs == len(second) and seconds > 0  # ... but the budget's check, which runs the first seed only
+    twice = CONVERGENCE.rows[1]  # Table 1's first row, trained twice as long: its own run, the same step time
+    assert twice.name == f"{TABLE1.rows[0].name}, 2x steps" and step_s[twice.name] == step_s[TABLE1.rows[0].name]
+    result = json.loads(result_path(results_dir(tmp_path, twice, 0, QUICK, CONVERGENCE), twice).read_text())
+    assert result["steps"] == 2 * QUICK.steps and [p["step"] for p in result["curve"]] == [2, 4]
     text = Path(report).read_text()
     for table in tables:
         assert f"## {table.title}" in text
@@ -36,7 +41,7 @@ def test_quick_reproduction_runs_every_row_and_caches_them(tmp_path):
             assert result.is_file(), (table.key, row.name)
     assert "not run yet" not in text
     assert "- training steps timed on (cost columns): " in text
-    for image in ("table1_curves", "table1_temperature", "appendixA_resolution", "table3_curves"):
+    for image in ("table1_curves", "table1_temperature", "appendixA_resolution", "table3_curves", "convergence_curves"):
         assert (tmp_path / "images" / f"{image}.png").is_file(), image
     crop = next(r for r in TABLE2.rows if TILING in r.variants)
     one_window = next(r for r in TABLE1.rows if r.name.startswith("1 win."))
@@ -45,7 +50,12 @@ def test_quick_reproduction_runs_every_row_and_caches_them(tmp_path):
     trained = [
         s for s in said if s.startswith("reproduce: ") and "->" in s and "pretraining" not in s and "report" not in s
     ]
-    assert len(trained) == len({r.name for t in tables for r in t.rows}), "\n".join(trained)
+    # one training per run: a row that shares another row's run takes that row's result (and adds variants)
+    assert len(trained) == len({run_dir(tmp_path, r, 0, QUICK, t) for t in tables for r in t.rows}), trained
+    same = CONVERGENCE.rows[0]  # Table 1's first row under another name: Table 1's run, its result file copied
+    assert run_dir(tmp_path, same, 0, QUICK, CONVERGENCE) == run_dir(tmp_path, TABLE1.rows[0], 0, QUICK, TABLE1)
+    copied = json.loads(result_path(results_dir(tmp_path, same, 0, QUICK, CONVERGENCE), same).read_text())
+    assert copied["row"] == same.name and copied["session_s"] == 0.0 and set(copied["variants"]) == {"full"}
     assert len([s for s in said if "pretraining" in s]) == 1  # Table 3's rows share one pretraining
     # a row shared by several tables: the variants a later table asks for are added to the cached result
     assert any(s.endswith(f"evaluating {LEARNED}") for s in said)
@@ -109,6 +119,24 @@ def test_under_a_time_budget_the_longest_run_of_a_seed_goes_first():
     assert [p[2] for p in ordered] == [0] * 5 + [1] * 5  # seed after seed still
     assert [p[1] for p in ordered[:5]] == ["full", "vitdet", "crop", "2 win", "flow"]  # ties keep their order
     assert ordered[5:] == [(t, r, 1) for t, r, _ in ordered[:5]]
+
+
+def test_the_pace_of_kept_runs_counts_only_whole_runs_on_this_cpu():
+    def run(row, session_s, train_s=1000.0, cpu="A"):
+        return {"row": row, "steps": 100, "session_s": session_s, "train_wall_s": train_s, "machine": {"cpu": cpu}}
+
+    step_s = {"w": 5.0, "full": 20.0}
+    kept = [
+        run("w", 1000.0),  # 2x its 100 x 5 s
+        run("full", 6000.0, 5000.0),  # 3x
+        run("w", 5000.0, cpu="B"),  # another CPU
+        run("w", 10.0),  # a result made from another row's finished run: its training was not in this call
+        run("w", 600.0, 4000.0),  # resumed: most of its training was in an earlier call
+        run("untimed", 9000.0),
+    ]
+    assert recorded_pace(kept, step_s, "A") == (2.5, 2)
+    assert recorded_pace(kept, step_s, "B") == (10.0, 1)
+    assert recorded_pace(kept, step_s, "C") is None
 
 
 class Coordinates(torch.utils.data.Dataset):

@@ -284,7 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--tables", nargs="+", default=list(DEFAULT_TABLES), help=f"which tables ({', '.join(DEFAULT_TABLES)})"
     )
     p.add_argument("--seeds", type=int, nargs="+", help="seeds per row (default 0 1 2; --quick: 0)")
-    p.add_argument("--steps", type=int, default=8000, help="training steps of every row (equal epochs; table3: half)")
+    p.add_argument(
+        "--steps", type=int, default=8000, help="steps of every row (equal epochs; table3: half; convergence: twice)"
+    )
     p.add_argument("--eval-every", type=int, default=500, help="validation points of the learning curves")
     p.add_argument("--quick", action="store_true", help="a few steps of a tiny model: checks that all runs")
     p.add_argument("--report-only", action="store_true", help="write the report from the finished runs; train nothing")

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from ..errors import Interrupted
 from .catalog import TABLES
-from .machine import machine_of
+from .machine import cpu_name, machine_of
 from .report import write_report
 from .runner import QUICK, Budget, cached_result, missing_variants, pretrain_seconds, row_config, run_dir, run_row
-from .schedule import expected_seconds, longest_first, pace, too_long
+from .schedule import expected_seconds, longest_first, pace, recorded_pace, too_long
 from .tables import Table
 from .timing import timed_on, timed_rows
 
@@ -44,7 +45,7 @@ def reproduce(
     command = info.get("command", _command()) if report_only else _command()
     step_s = step_times(tables, budget, out, device, say, measure=not report_only)
     info = {**info, "steps_timed_on": timed_on(out)}
-    pairs = [(table, row, seed) for seed in seeds for table in tables for row in table.rows]
+    pairs = [(t, row, seed) for seed in seeds for t in tables if seed in t.seeds_of(seeds) for row in t.rows]
     results: dict[tuple[str, int], dict] = {}  # (row, seed) -> result; rows of the same name share one
 
     def write() -> Path:
@@ -62,8 +63,12 @@ def reproduce(
     failed, later, ratio = [], 0, 1.0
     if deadline is not None and todo and not report_only:
         table, row, _ = todo[0]
-        ratio = pace(table, row, budget, out, device, step_s) if row.name in step_s else 1.0
-        say(f"reproduce: this machine trains at {ratio:.2f}x the timed steps (--hours estimates)")
+        if (known := recorded_pace(results.values(), step_s, cpu_name())) is not None:
+            ratio = known[0]
+            say(f"reproduce: {known[1]} kept runs trained on this CPU at {ratio:.2f}x their timed steps (median)")
+        else:
+            ratio = pace(table, row, budget, out, device, step_s) if row.name in step_s else 1.0
+            say(f"reproduce: this machine trains at {ratio:.2f}x the timed steps (--hours estimates)")
         pairs = longest_first(pairs, lambda p: expected_seconds(*p, budget, out, device, step_s, ratio))
     for table, row, seed in [] if report_only else pairs:
         done = results.get((row.name, seed))
@@ -79,7 +84,7 @@ def reproduce(
         try:
             results[row.name, seed] = run_row(table, row, seed, budget, out, device, say)
             if deadline is not None and whole:
-                ratio = (time.monotonic() - tic) / (budget.schedule(table)[0] * step_s[row.name])
+                ratio = (time.monotonic() - tic) / (budget.schedule(table, row)[0] * step_s[row.name])
                 say(f"reproduce: that run took {ratio:.2f}x its timed steps: the next estimates use it")
         except Interrupted:
             raise  # a pre-emption notice: the run saved a checkpoint, the next call resumes it
@@ -108,8 +113,9 @@ def step_times(
     configs, names = {}, {}
     for table in tables:
         for row in table.rows:
-            key = budget.key(row, table)
-            configs[key] = row_config(table, row, 0, budget, run_dir(out, row, 0, budget, table), device)
+            same = replace(row, step_scale=1.0)  # a step costs the same however many steps the run takes
+            key = budget.key(same, table)
+            configs[key] = row_config(table, same, 0, budget, run_dir(out, same, 0, budget, table), device)
             names[row.name] = key
     seconds = timed_rows(configs, out, say, measure)
     return {name: seconds[key] for name, key in names.items() if key in seconds}
@@ -123,11 +129,11 @@ def training_left(
     counts whole; a run shared by two rows counts once."""
     left: dict[Path, float] = {}
     for seed in seeds:
-        for table in tables:
+        for table in [t for t in tables if seed in t.seeds_of(seeds)]:
             for row in table.rows:
                 folder = run_dir(out, row, seed, budget, table)
                 if cached_result(table, row, seed, budget, out) is None and not (folder / "eval.json").is_file():
-                    left[folder] = budget.schedule(table)[0] * step_s.get(row.name, 0.0)
+                    left[folder] = budget.schedule(table, row)[0] * step_s.get(row.name, 0.0)
     return len(left), sum(left.values())
 
 

@@ -39,13 +39,14 @@ class Budget:
     overrides: tuple[str, ...] = ()
     pretrain_steps: int | None = None  # None: the pretraining config's own
 
-    def schedule(self, table: Table) -> tuple[int, int]:
-        """(steps, eval_every) of the table's runs: the budget's, times the table's ``step_scale``."""
-        return max(1, round(self.steps * table.step_scale)), max(1, round(self.eval_every * table.step_scale))
+    def schedule(self, table: Table, row: Row) -> tuple[int, int]:
+        """(steps, eval_every) of a row's runs: the budget's, times the table's and the row's ``step_scale``."""
+        scale = table.step_scale * row.step_scale
+        return max(1, round(self.steps * scale)), max(1, round(self.eval_every * scale))
 
     def key(self, row: Row, table: Table) -> str:
         """The run's identity: what it trains (the base config is named only when it is not the default)."""
-        steps, eval_every = self.schedule(table)
+        steps, eval_every = self.schedule(table, row)
         parts: list = [list(row.overrides), list(self.overrides), steps, eval_every]
         if table.base_config != DEFAULT_BASE or table.pretrain:
             parts += [table.base_config, table.pretrain]
@@ -124,7 +125,7 @@ def pretrained(table: Table, budget: Budget, out: Path, device: str, say=print) 
 def row_config(
     table: Table, row: Row, seed: int, budget: Budget, folder: Path, device: str, init: Path | None = None
 ) -> ExperimentConfig:
-    steps, eval_every = budget.schedule(table)
+    steps, eval_every = budget.schedule(table, row)
     return load_config(
         _config_file(table.base_config),
         [*budget.overrides, *row.overrides, f"train.seed={seed}", f"train.steps={steps}",
@@ -150,9 +151,18 @@ def training_curve(folder: Path, metric: str, batch: int) -> tuple[float, list[d
 
 
 def cached_result(table: Table, row: Row, seed: int, budget: Budget, out: Path) -> dict | None:
-    """The finished result of (row, seed) as cached (some of the row's variants may still be missing), or None."""
-    path = result_path(results_dir(out, row, seed, budget, table), row)
-    return json.loads(path.read_text()) if path.is_file() else None
+    """The finished result of (row, seed) as cached (some of the row's variants may still be missing), or None.
+    A row without its own result file takes the training's result from another row's file of the same run
+    (same overrides: the same training), its test variants apart from the full-image one left to evaluate."""
+    folder = results_dir(out, row, seed, budget, table)
+    path = result_path(folder, row)
+    if path.is_file():
+        return json.loads(path.read_text())
+    other = next(iter(sorted(folder.glob("result-*.json"))), None)
+    if other is None:
+        return None
+    shared = json.loads(other.read_text())  # session_s 0: not trained by this row's call (``recorded_pace``)
+    return {**shared, "row": row.name, "session_s": 0.0, "variants": {FULL: shared["variants"][FULL]}}
 
 
 def result_metric(folder: Path) -> str:
@@ -170,9 +180,11 @@ def run_row(table: Table, row: Row, seed: int, budget: Budget, out: Path, device
     result that lacks some of the row's variants gets them evaluated and added."""
     folder = run_dir(out, row, seed, budget, table)
     cached = result_path(results_dir(out, row, seed, budget, table), row)
-    result = json.loads(cached.read_text()) if cached.is_file() else None
+    result = cached_result(table, row, seed, budget, out)
     missing = missing_variants(result, row)
     if result is not None and not missing:
+        if not cached.is_file():  # taken from another row's result of the same run
+            atomic_write_text(cached, json.dumps(result, indent=2))
         return result
     if result is not None and not (folder / "eval.json").is_file():
         say(f"reproduce: {row.name}, seed {seed}: {', '.join(missing)} asked, its checkpoint is gone: trained again")

@@ -4,15 +4,17 @@ a wall-time limit, or a machine whose unsaved run folders do not survive the ses
 resumes only where its checkpoints are kept, while finished results (``OUT/results``) are always kept.
 
 A run's expected time is its steps x its timed step (``timing``, taken once, perhaps on another machine) x
-this machine's pace: one row's step timed again now, over its timed step, times ``MARGIN`` for what the
-timed step leaves out (evaluations, test variants, the loader); plus the table's pretraining when it has
-not run in this checkout yet (its recorded wall time). Once a whole run has trained in the call, its own
-time over its timed steps replaces that pace (``reproduce``)."""
+this machine's pace: the median pace of the kept runs trained on this CPU model (``recorded_pace``), else
+one row's step timed again now, over its timed step, times ``MARGIN`` for what the timed step leaves out
+(evaluations, test variants, the loader; a cold process's first steps are slower too); plus the table's
+pretraining when it has not run in this checkout yet (its recorded wall time). Once a whole run has trained
+in the call, its own time over its timed steps replaces that pace (``reproduce``)."""
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .runner import Budget, pretrain_seconds, row_config, run_dir
@@ -30,6 +32,20 @@ def pace(table: Table, row: Row, budget: Budget, out: Path, device: str, step_s:
     return MARGIN * step_seconds(cfg)[1] / step_s[row.name]
 
 
+def recorded_pace(results: Iterable[dict], step_s: dict[str, float], cpu: str) -> tuple[float, int] | None:
+    """(median pace, number of runs) of the kept results trained on ``cpu``: a run's time in the call that
+    trained it (training, evaluations, test variants) over its steps x its timed step. Only runs trained
+    (nearly) whole in one call count: a result made from another row's finished run, or a resumed run, took
+    less. None without any."""
+    paces = [
+        r["session_s"] / (r["steps"] * step_s[r["row"]])
+        for r in results
+        if r.get("machine", {}).get("cpu") == cpu and r["row"] in step_s
+        and r.get("session_s", 0) >= 0.9 * r.get("train_wall_s", float("inf"))
+    ]  # fmt: skip
+    return (statistics.median(paces), len(paces)) if paces else None
+
+
 def expected_seconds(
     table: Table, row: Row, seed: int, budget: Budget, out: Path, device: str, step_s: dict[str, float], ratio: float
 ) -> float | None:
@@ -39,7 +55,7 @@ def expected_seconds(
         return 0.0
     if row.name not in step_s:
         return None
-    train_s = budget.schedule(table)[0] * step_s[row.name] * ratio
+    train_s = budget.schedule(table, row)[0] * step_s[row.name] * ratio
     before = pretrain_seconds(table, budget, out, device)
     return train_s + (UNKNOWN_PRETRAIN * train_s if before is None else before)
 

@@ -36,6 +36,7 @@ class Row:
     paper: dict[str, float] = field(default_factory=dict)
     note: str = ""
     tile: tuple[int, int] | None = None  # resize / tiling: the training crop in pixels
+    step_scale: float = 1.0  # the row's training steps: this times its table's
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class Table:
     pretrain: str | None = None  # a config under configs/ whose cross-view pretraining every row starts from
     figures: tuple[str, ...] = ("curves",)  # curves | temperature (App. D) | resolution (App. A)
     intro: str = ""  # what the table is, when it is not one of the paper's
+    seeds: tuple[int, ...] | None = None  # a check, not a result: only these of the reproduction's seeds
+
+    def seeds_of(self, seeds: list[int]) -> list[int]:
+        """The reproduction's seeds this table runs: all of them, or those among its own ``seeds``."""
+        return list(seeds) if self.seeds is None else [s for s in seeds if s in self.seeds]
 
     def as_dict(self) -> dict:
         """What the report reads."""
@@ -62,7 +68,7 @@ class Table:
             "key": self.key, "title": self.title, "metric": self.metric, "higher_is_better": self.higher_is_better,
             "scale": self.scale, "unit": self.unit, "paper_source": self.paper_source,
             "reference_row": self.reference_row, "claims": list(self.claims), "figures": list(self.figures),
-            "intro": self.intro,
+            "intro": self.intro, "seeds": self.seeds,
             "rows": [{"name": r.name, "paper": dict(r.paper), "note": r.note, "variants": list(r.variants)}
                      for r in self.rows],
         }  # fmt: skip
