@@ -15,7 +15,7 @@ from ..errors import Interrupted
 from .catalog import TABLES
 from .machine import cpu_name, machine_of
 from .report import write_report
-from .runner import QUICK, Budget, cached_result, missing_variants, pretrain_seconds, row_config, run_dir, run_row
+from .runner import QUICK, Budget, cached_result, missing_variants, row_config, run_dir, run_row
 from .schedule import expected_seconds, longest_first, pace, recorded_pace, too_long
 from .tables import Table
 from .timing import timed_on, timed_rows
@@ -78,13 +78,12 @@ def reproduce(
             say(f"reproduce: {row.name}, seed {seed} left for later: {wait}")
             later += 1
             continue
-        whole = done is None and not run_dir(out, row, seed, budget, table).exists() and row.name in step_s
-        whole = whole and pretrain_seconds(table, budget, out, device) == 0  # all of it timed in this call
-        tic = time.monotonic()
         try:
             results[row.name, seed] = run_row(table, row, seed, budget, out, device, say)
-            if deadline is not None and whole:
-                ratio = (time.monotonic() - tic) / (budget.schedule(table, row)[0] * step_s[row.name])
+            # a run trained whole in this call: its own pace replaces the estimate
+            trained = done is None and deadline is not None
+            if trained and (seen := recorded_pace([results[row.name, seed]], step_s, cpu_name())):
+                ratio = seen[0]
                 say(f"reproduce: that run took {ratio:.2f}x its timed steps: the next estimates use it")
         except Interrupted:
             raise  # a pre-emption notice: the run saved a checkpoint, the next call resumes it
