@@ -162,3 +162,25 @@ def test_workers_give_the_batches_of_the_in_process_path_from_a_resume_position(
     for a, b in zip(plain, more):
         assert torch.equal(a.batch.inputs[0], b.batch.inputs[0]) and torch.equal(a.batch.target, b.batch.target)
         assert torch.equal(a.windows.boxes, b.windows.boxes) and a.windows.hw == b.windows.hw
+
+
+def test_a_time_limit_saves_and_stops_like_a_signal_and_the_resumed_run_is_exact(tmp_path, reference):
+    from winwin.engine.stop import TIME_LIMIT
+    from winwin.errors import Interrupted
+
+    limited = [*SETUP, *LONG, f"out_dir={tmp_path}", "name=limited", "train.time_limit_s=0.000001"]
+    with pytest.raises(Interrupted, match="train.time_limit_s=1e-06 at step 1: saved") as stopped:
+        train(load_config("configs/demo.yaml", limited), False)
+    run = tmp_path / "limited"
+    assert (stopped.value.signum, stopped.value.step) == (TIME_LIMIT, 1)
+    assert (run / "checkpoints" / "step-00000001").is_dir() and not (run / "eval.json").exists()
+    resumed = train(load_config("configs/demo.yaml", [*limited[:-1], "train.resume=true"]), False)
+    assert resumed == run and max(_steps(run)) == 60
+    _assert_same_weights(_weights(reference), _weights(run))
+
+
+def test_a_negative_time_limit_is_refused_before_work_starts():
+    from winwin.engine.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"train.time_limit_s must be >= 0 seconds \(0: no limit\), got -1"):
+        load_config("configs/demo.yaml", [*SETUP, "train.time_limit_s=-1"])

@@ -294,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--hours", type=float, help="time budget: start only the runs expected to finish within it (others: later)"
     )
     p.add_argument(
+        "--fill",
+        action="store_true",
+        help="with --hours: when no run left fits, train one until the time is up, stopped with a checkpoint "
+        "that the next call in the same --out folder resumes",
+    )
+    p.add_argument(
         "--out", default="reports", help="report folder (results under OUT/results: commit them; runs under OUT/runs)"
     )
     p.add_argument("--device", default="cpu")

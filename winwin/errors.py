@@ -40,8 +40,9 @@ class parser_errors:  # noqa: N801 (used as a context manager, like contextlib's
 
 
 class Interrupted(Exception):
-    """Training stopped on a signal (a cluster's pre-emption notice) after saving a checkpoint at ``step``;
-    the command line exits with status 128 + the signal's number, as a shell does."""
+    """Training stopped on a signal (a cluster's pre-emption notice) or its time limit (``signum`` SIGALRM)
+    after saving a checkpoint at ``step``; the command line exits with status 128 + the signal's number, as
+    a shell does."""
 
     def __init__(self, signum: int, step: int, message: str) -> None:
         self.signum, self.step = signum, step

@@ -48,6 +48,9 @@ class TrainConfig:
     # continue the run folder's newest good checkpoint: weights, optimiser, step, data position and every
     # random stream (derived from seed and step), so the resumed run equals the uninterrupted one
     resume: bool = False
+    # > 0: this call saves a checkpoint and stops after that many seconds of training steps, as on a
+    # pre-emption notice (exit status 142); train.resume=true continues. For jobs with a wall-time limit
+    time_limit_s: float = 0.0
     deterministic: bool = False  # torch.use_deterministic_algorithms (bit-exact resume on GPUs; slower)
     compile: bool = False  # torch.compile the training forward (the first steps pay the compile time)
     # start from pretrained weights (a fresh run only): a CroCo / CroCo v2 .pth (the encoder; a binocular model also
@@ -235,6 +238,8 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(
             f"train.eval_every must be >= 0 and train.num_workers >= -1 (auto), got {t.eval_every}, {t.num_workers}"
         )
+    if not t.time_limit_s >= 0:
+        raise ConfigError(f"train.time_limit_s must be >= 0 seconds (0: no limit), got {t.time_limit_s}")
     if t.precision not in ("fp32", "bf16"):
         raise ConfigError(f"train.precision must be fp32 or bf16, got {t.precision!r}")
     if o.lr <= 0 or o.min_lr < 0 or o.min_lr > o.lr:

@@ -28,7 +28,7 @@ from .optim import clip_gradients, lr_at, set_lr
 from .run_log import RunLog
 from .runtime import autocast
 from .step import Batch
-from .stop import StopSignals
+from .stop import TIME_LIMIT, StopSignals
 from .stream import StepBatch, seed_step
 from .train_checkpoints import CheckpointStore
 
@@ -153,7 +153,7 @@ class Loop:
 
     def run(self, batches, start: int, log: RunLog, progress: bool) -> None:
         """Steps ``start`` to the end, logging, saving and evaluating as the config says; on SIGTERM or
-        SIGUSR1 saves and raises ``Interrupted``."""
+        SIGUSR1, or once ``train.time_limit_s`` has passed, saves and raises ``Interrupted``."""
         t, d = self.cfg.train, self.d
         primary = self.task.metric().primary
         bar = tqdm(
@@ -166,7 +166,7 @@ class Loop:
         )
         tic, seen = time.perf_counter(), 0
         self.model.train()
-        with StopSignals() as stop, bar:
+        with StopSignals(t.time_limit_s) as stop, bar:
             for step in bar:
                 item = next(batches)
                 if item.step != step:
@@ -189,7 +189,8 @@ class Loop:
                     if done % t.ckpt_every:
                         self.save(done)
                     where = self.store.step_folder(done)
-                    name = signal.Signals(signum).name
+                    timed_out = signum == TIME_LIMIT
+                    why = f"train.time_limit_s={t.time_limit_s:g}" if timed_out else signal.Signals(signum).name
                     raise Interrupted(
-                        signum, done, f"{name} at step {done}: saved {where}; continue with train.resume=true"
+                        signum, done, f"{why} at step {done}: saved {where}; continue with train.resume=true"
                     )

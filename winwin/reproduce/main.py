@@ -11,12 +11,13 @@ from pathlib import Path
 
 import torch
 
+from ..engine.stop import TIME_LIMIT
 from ..errors import Interrupted
 from .catalog import TABLES
 from .machine import cpu_name, machine_of
 from .report import write_report
 from .runner import QUICK, Budget, cached_result, missing_variants, row_config, run_dir, run_row
-from .schedule import expected_seconds, longest_first, pace, recorded_pace, too_long
+from .schedule import expected_seconds, longest_first, pace, recorded_pace, steps_done, to_fill, too_long
 from .tables import Table
 from .timing import timed_on, timed_rows
 
@@ -34,12 +35,16 @@ def reproduce(
     say=print,
     report_only: bool = False,
     hours: float | None = None,
+    fill: bool = False,
 ) -> Path:
     """Run what is missing and write the report; returns the report's path. ``report_only``: write it from
     the finished (row, seed) pairs alone, training and timing nothing (while another process trains).
-    ``hours``: start only the runs expected to end within that many hours from now (``schedule``)."""
+    ``hours``: start only the runs expected to end within that many hours from now (``schedule``); ``fill``:
+    then train one of the others until the hours are up, stopped with a checkpoint (``schedule.to_fill``)."""
     if hours is not None and hours <= 0:
         raise ValueError(f"hours must be a positive time budget, got {hours}")
+    if fill and hours is None:
+        raise ValueError("fill needs a time budget (--hours): it trains a run until the budget ends")
     deadline = None if hours is None else time.monotonic() + hours * 3600
     info = machine_of(out, device, report_only, _command())
     command = info.get("command", _command()) if report_only else _command()
@@ -60,7 +65,7 @@ def reproduce(
     if runs and not report_only:
         say(f"reproduce: {runs} training runs to go, about {seconds / 3600:.1f} h of training (timed steps)")
     todo = [(t, r, s) for t, r, s in pairs if (d := results.get((r.name, s))) is None or missing_variants(d, r)]
-    failed, later, ratio = [], 0, 1.0
+    failed, waiting, ratio = [], [], 1.0
     if deadline is not None and todo and not report_only:
         table, row, _ = todo[0]
         if (known := recorded_pace(results.values(), step_s, cpu_name())) is not None:
@@ -76,7 +81,7 @@ def reproduce(
         wait = too_long(table, row, seed, budget, out, device, step_s, ratio, deadline) if pending else None
         if wait is not None:
             say(f"reproduce: {row.name}, seed {seed} left for later: {wait}")
-            later += 1
+            waiting.append((table, row, seed))
             continue
         try:
             results[row.name, seed] = run_row(table, row, seed, budget, out, device, say)
@@ -92,10 +97,38 @@ def reproduce(
             say(f"reproduce: {failed[-1]} FAILED; the other rows go on")
             continue
         report = write()
-    say(f"reproduce: report -> {report}" + (f" ({later} runs left for a later call: --hours)" if later else ""))
+    if fill and waiting and not report_only and (filled := _fill(waiting, deadline, budget, out, device, say)):
+        pick, results[pick[1].name, pick[2]] = filled
+        waiting.remove(pick)
+        report = write()
+    later = f" ({len(waiting)} runs left for a later call: --hours)" if waiting else ""
+    say(f"reproduce: report -> {report}{later}")
     if failed:
         raise ReproductionFailed(f"reproduce: {len(failed)} run(s) failed: " + "; ".join(failed))
     return report
+
+
+FILL_RESERVE_S = 120.0  # of the budget, kept for the setup before the first step and for the report after
+MIN_FILL_S = 300.0  # less than this left: no run is started to fill it
+
+
+def _fill(waiting: list[tuple], deadline: float, budget: Budget, out: Path, device: str, say) -> tuple | None:
+    """Train one of the ``waiting`` (table, row, seed) runs (``schedule.to_fill``) until ``deadline``
+    (``--fill``): (that run, its result) if it ended in time; None when it stopped with a checkpoint for the
+    next call to resume, or when too little time or no run was left."""
+    seconds = deadline - time.monotonic() - FILL_RESERVE_S
+    pick = to_fill(waiting, budget, out, device) if seconds >= MIN_FILL_S else None
+    if pick is None:
+        return None
+    table, row, seed = pick
+    say(f"reproduce: {row.name}, seed {seed}: trained for the {seconds / 60:.0f} min left, then stopped (--fill)")
+    try:
+        return pick, run_row(table, row, seed, budget, out, device, say, time_limit_s=seconds)
+    except Interrupted as e:
+        if e.signum != TIME_LIMIT:
+            raise
+        say(f"reproduce: {row.name}, seed {seed} stopped at step {e.step} with a checkpoint: the next call resumes it")
+        return None
 
 
 def _command() -> str:
@@ -125,14 +158,15 @@ def training_left(
 ) -> tuple[int, float]:
     """(training runs to do, their steps x timed step time in s): runs whose row has no result and that have
     not finished training here (a row shared with a finished one only needs its variants); a started run
-    counts whole; a run shared by two rows counts once."""
+    counts the steps after its newest checkpoint; a run shared by two rows counts once."""
     left: dict[Path, float] = {}
     for seed in seeds:
         for table in [t for t in tables if seed in t.seeds_of(seeds)]:
             for row in table.rows:
                 folder = run_dir(out, row, seed, budget, table)
                 if cached_result(table, row, seed, budget, out) is None and not (folder / "eval.json").is_file():
-                    left[folder] = budget.schedule(table, row)[0] * step_s.get(row.name, 0.0)
+                    steps = budget.schedule(table, row)[0] - steps_done(folder)
+                    left[folder] = max(0, steps) * step_s.get(row.name, 0.0)
     return len(left), sum(left.values())
 
 
@@ -149,6 +183,10 @@ def run_cli(args) -> None:
     unknown = [t for t in args.tables if t not in TABLES]
     if unknown:
         raise SystemExit(f"error: unknown table(s) {unknown}; known: {', '.join(TABLES)}")
+    if args.hours is not None and args.hours <= 0:
+        raise SystemExit(f"error: --hours must be a positive number of hours, got {args.hours}")
+    if args.fill and args.hours is None:
+        raise SystemExit("error: --fill trains a run until the time budget ends: give it one with --hours")
     budget = QUICK if args.quick else Budget(steps=args.steps, eval_every=args.eval_every)
     seeds = args.seeds if args.seeds else ([0] if args.quick else [0, 1, 2])
     reproduce(
@@ -159,4 +197,5 @@ def run_cli(args) -> None:
         args.device,
         report_only=args.report_only,
         hours=args.hours,
+        fill=args.fill,
     )

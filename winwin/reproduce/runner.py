@@ -123,15 +123,25 @@ def pretrained(table: Table, budget: Budget, out: Path, device: str, say=print) 
 
 
 def row_config(
-    table: Table, row: Row, seed: int, budget: Budget, folder: Path, device: str, init: Path | None = None
+    table: Table,
+    row: Row,
+    seed: int,
+    budget: Budget,
+    folder: Path,
+    device: str,
+    init: Path | None = None,
+    time_limit_s: float = 0.0,
 ) -> ExperimentConfig:
+    """The run's config; ``time_limit_s`` > 0 stops this call's training then, with a checkpoint (the run's
+    identity, its folder, does not depend on it)."""
     steps, eval_every = budget.schedule(table, row)
+    limit = [f"train.time_limit_s={time_limit_s}"] if time_limit_s > 0 else []
     return load_config(
         _config_file(table.base_config),
         [*budget.overrides, *row.overrides, f"train.seed={seed}", f"train.steps={steps}",
          f"train.eval_every={eval_every}", f"train.ckpt_every={eval_every}", f"train.device={device}",
          f"out_dir={folder.parent}", f"name={folder.name}", "train.resume=true",
-         *([] if init is None else [f"train.init={init}"])],
+         *([] if init is None else [f"train.init={init}"]), *limit],
     )  # fmt: skip
 
 
@@ -175,9 +185,12 @@ def missing_variants(result: dict | None, row: Row) -> list[str]:
     return [v for v in row.variants if v != FULL and (result is None or not has_variant(result, v))]
 
 
-def run_row(table: Table, row: Row, seed: int, budget: Budget, out: Path, device: str = "cpu", say=print) -> dict:
+def run_row(
+    table: Table, row: Row, seed: int, budget: Budget, out: Path, device: str = "cpu", say=print, time_limit_s=0.0
+) -> dict:
     """The result of (row, seed): cached, or trained and evaluated now (resuming an interrupted run). A cached
-    result that lacks some of the row's variants gets them evaluated and added."""
+    result that lacks some of the row's variants gets them evaluated and added. ``time_limit_s`` > 0: the
+    training stops then with a checkpoint and ``Interrupted`` (``engine.stop.TIME_LIMIT``) if not done."""
     folder = run_dir(out, row, seed, budget, table)
     cached = result_path(results_dir(out, row, seed, budget, table), row)
     result = cached_result(table, row, seed, budget, out)
@@ -190,7 +203,7 @@ def run_row(table: Table, row: Row, seed: int, budget: Budget, out: Path, device
         say(f"reproduce: {row.name}, seed {seed}: {', '.join(missing)} asked, its checkpoint is gone: trained again")
         result = None  # a result from another checkout: the variants need the trained model
     init = pretrained(table, budget, out, device, say)
-    cfg = row_config(table, row, seed, budget, folder, device, init)
+    cfg = row_config(table, row, seed, budget, folder, device, init, time_limit_s)
     if result is None:
         say(f"reproduce: {row.name}, seed {seed} -> {folder}")
         tic = time.perf_counter()

@@ -7,8 +7,12 @@ A run's expected time is its steps x its timed step (``timing``, taken once, per
 this machine's pace: the median pace of the kept runs trained on this CPU model (``recorded_pace``), else
 one row's step timed again now, over its timed step, times ``MARGIN`` for what the timed step leaves out
 (evaluations, test variants, the loader; a cold process's first steps are slower too); plus the table's
-pretraining when it has not run in this checkout yet (its recorded wall time). Once a whole run has trained
-in the call, its own time over its timed steps replaces that pace (``reproduce``)."""
+pretraining when it has not run in this checkout yet (its recorded wall time). A run stopped midway counts
+only the steps after its newest checkpoint. Once a whole run has trained in the call, its own time over its
+timed steps replaces that pace (``reproduce``).
+
+``--fill``: when what is left of the budget fits no remaining run, one of them (``to_fill``) trains until
+the budget ends and stops with a checkpoint; the next call in the same folder resumes it, and then it fits."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from ..engine.train_checkpoints import CheckpointStore
 from .runner import Budget, pretrain_seconds, row_config, run_dir
 from .tables import Row, Table
 from .timing import step_seconds
@@ -51,11 +56,13 @@ def expected_seconds(
 ) -> float | None:
     """Seconds (row, seed) is expected to take from now: 0 when its training is done in this checkout (its
     variants are evaluated in minutes), None when its step was never timed (off the CPU)."""
-    if (run_dir(out, row, seed, budget, table) / "eval.json").is_file():
+    folder = run_dir(out, row, seed, budget, table)
+    if (folder / "eval.json").is_file():
         return 0.0
     if row.name not in step_s:
         return None
-    train_s = budget.schedule(table, row)[0] * step_s[row.name] * ratio
+    steps = max(0, budget.schedule(table, row)[0] - steps_done(folder))
+    train_s = steps * step_s[row.name] * ratio
     before = pretrain_seconds(table, budget, out, device)
     return train_s + (UNKNOWN_PRETRAIN * train_s if before is None else before)
 
@@ -85,3 +92,18 @@ def longest_first(pairs: list[tuple], need: Callable[[tuple], float | None]) -> 
     a seed, ties in their order: under a time budget a long run fits only in a session that starts with it
     (on a fast enough machine), while short ones fill what is left. Runs never timed (None) go last."""
     return sorted(pairs, key=lambda p: (p[2], -(need(p) or 0.0)))
+
+
+def steps_done(folder: Path) -> int:
+    """The step of the newest checkpoint of the run in ``folder`` (where a resumed run starts), 0 if none."""
+    return max(CheckpointStore(folder / "checkpoints").steps(), default=0)
+
+
+def to_fill(waiting: list[tuple], budget: Budget, out: Path, device: str) -> tuple | None:
+    """Of the (table, row, seed) runs left for a later call, the one to train until the budget ends
+    (``--fill``): one already started first (it ends sooner), else the first in ``waiting``'s order (the
+    longest of the first seed: ``longest_first``). Runs whose table still needs its pretraining are passed
+    over (a pretraining does not resume); None when none is left."""
+    ready = [p for p in waiting if pretrain_seconds(p[0], budget, out, device) == 0.0]
+    started = [p for p in ready if steps_done(run_dir(out, p[1], p[2], budget, p[0])) > 0]
+    return next(iter(started or ready), None)
