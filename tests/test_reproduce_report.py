@@ -182,3 +182,19 @@ def test_header_names_the_cpus_when_runs_trained_on_several(tmp_path):
     text = write_report(tmp_path, [TABLE], runs, MACHINE, "winwin reproduce").read_text()
     line = next(s for s in text.splitlines() if s.startswith("- runs trained on: "))
     assert "CPU two (2 runs)" in line and "CPU one (1 run)" in line and f"not recorded ({len(runs) - 3} runs)" in line
+
+
+def test_a_row_name_with_a_bar_stays_in_its_own_cell(tmp_path):
+    """Table 3's rows name both frames' windows ("2 win. 4x4 | 4 win. 3x3"): the '|' is escaped in every table,
+    so each line keeps its columns."""
+    name = "2 win. 4x4 | 4 win. 3x3"
+    table = {**TABLE, "reference_row": name, "claims": [], "rows": [{"name": name, "paper": {FULL: 1.0}, "note": ""}]}
+    one = [{**r, "row": name} for r in results() if r["row"] == "B"]
+    text = write_report(tmp_path, [table], one, MACHINE, "winwin reproduce").read_text()
+    escaped = name.replace("|", "\\|")
+    lines = [line for line in text.splitlines() if line.startswith(f"| {escaped} |")]
+    assert len(lines) == 3  # full, tuned T, and the equal-time table
+    header = line_starting(text, "| row | test variant |")
+    columns = header.count("|")
+    assert all(line.replace("\\|", "").count("|") == columns for line in lines[:2])
+    assert not [line for line in text.splitlines() if line.startswith("|") and name in line.replace(escaped, "")]

@@ -107,6 +107,11 @@ def _mean_of(runs: list[dict], key: str) -> float | None:
     return statistics.fmean(values) if values else None
 
 
+def _cell(text: str) -> str:
+    """``text`` inside a Markdown table cell: a '|' (Table 3's rows name both frames' windows) escaped."""
+    return text.replace("|", "\\|")
+
+
 def _paper(value) -> str:
     """The paper's number as the paper prints it (``str``: 60.0 stays 60.0, 1.23 stays 1.23)."""
     return DASH if value is None else str(value)
@@ -127,7 +132,7 @@ def _row_lines(table: dict, row: dict, runs: list[dict]) -> list[str]:
     """The results table's lines for one row: one per test variant; the per-row columns on the first."""
     if not runs:
         paper = row.get("paper") or {DASH: None}
-        return [f"| {row['name']} | {v} | not run yet | {_paper(p)} | | | | | |" for v, p in paper.items()]
+        return [f"| {_cell(row['name'])} | {v} | not run yet | {_paper(p)} | | | | | |" for v, p in paper.items()]
     steps, flops = _mean_of(runs, "steps"), _mean_of(runs, "flops_per_step")
     per_row = [
         DASH if steps is None else f"{steps:.0f}",
@@ -142,7 +147,7 @@ def _row_lines(table: dict, row: dict, runs: list[dict]) -> list[str]:
         paper = _paper(row.get("paper", {}).get(variant))
         label = _variant_label(variant, runs)
         cells = per_row if i == 0 else [""] * len(per_row)
-        lines.append(" | ".join([f"| {row['name']}", label, ours, paper, *cells]) + " |")
+        lines.append(" | ".join([f"| {_cell(row['name'])}", label, ours, paper, *cells]) + " |")
     return lines
 
 
@@ -210,7 +215,7 @@ def equal_time_section(table: dict, rows: list[dict], groups: dict) -> list[str]
         at_t = [p for p in (value_at_time(r, seconds) for r in runs) if p is not None]
         ends = [c[-1] for c in (sorted_curve(r) for r in runs) if c]
         minutes = _minutes(train_seconds(runs))
-        lines.append(f"| {row['name']} | {minutes} | {_curve_cell(at_t, table)} | {_curve_cell(ends, table)} |")
+        lines.append(f"| {_cell(row['name'])} | {minutes} | {_curve_cell(at_t, table)} | {_curve_cell(ends, table)} |")
     return lines
 
 
