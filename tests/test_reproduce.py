@@ -97,18 +97,20 @@ def test_quick_reproduction_runs_every_row_and_caches_them(tmp_path):
 
 def test_hours_leave_runs_that_do_not_fit_for_a_later_call(tmp_path):
     said: list[str] = []
-    reproduce([TABLE1], [0], QUICK, tmp_path, say=said.append, hours=1e-6)  # no run fits in 3.6 ms
+    reproduce([TABLE1, TABLE2], [0], QUICK, tmp_path, say=said.append, hours=1e-6)  # no run fits in 3.6 ms
     later = [s for s in said if "left for later" in s]
-    assert len(later) == len(TABLE1.rows) and "min expected" in later[0]
+    names = {r.name for t in (TABLE1, TABLE2) for r in t.rows}  # a row in both tables is said once
+    assert len(names) < len(TABLE1.rows) + len(TABLE2.rows) and len(later) == len(names)
+    assert "min expected" in later[0]
     assert len([s for s in said if "x the timed steps" in s]) == 1  # the machine's pace, timed once
     assert not (tmp_path / "results").exists() and not (tmp_path / "runs").exists()
-    assert f"({len(TABLE1.rows)} runs left for a later call: --hours)" in said[-1]
+    assert f"({len(names)} runs left for a later call: --hours)" in said[-1]
     said.clear()
     reproduce([TABLE1], [0], QUICK, tmp_path, say=said.append, hours=1.0)  # 2 steps each: all fit
     assert not [s for s in said if "left for later" in s]
     assert [s for s in said if "x its timed steps: the next estimates use it" in s]  # the pace, as observed
     assert all(result_path(results_dir(tmp_path, r, 0, QUICK, TABLE1), r).is_file() for r in TABLE1.rows)
-    with pytest.raises(ValueError, match="positive time budget"):
+    with pytest.raises(ValueError, match="positive number of hours, got 0"):
         reproduce([TABLE1], [0], QUICK, tmp_path, hours=0)
 
 

@@ -94,6 +94,6 @@ def test_fill_without_a_time_budget_is_refused_before_anything_runs(tmp_path):
         cli_main(["reproduce", "--fill", "--out", str(tmp_path)])
     with pytest.raises(SystemExit, match="--hours must be a positive number of hours, got -2"):
         cli_main(["reproduce", "--hours", "-2", "--out", str(tmp_path)])
-    with pytest.raises(ValueError, match="fill needs a time budget"):
+    with pytest.raises(ValueError, match="--fill trains a run until the time budget ends"):
         main.reproduce([TABLE1], [0], QUICK, tmp_path, fill=True)
     assert not list(tmp_path.iterdir())

@@ -41,10 +41,7 @@ def reproduce(
     the finished (row, seed) pairs alone, training and timing nothing (while another process trains).
     ``hours``: start only the runs expected to end within that many hours from now (``schedule``); ``fill``:
     then train one of the others until the hours are up, stopped with a checkpoint (``schedule.to_fill``)."""
-    if hours is not None and hours <= 0:
-        raise ValueError(f"hours must be a positive time budget, got {hours}")
-    if fill and hours is None:
-        raise ValueError("fill needs a time budget (--hours): it trains a run until the budget ends")
+    check_time_budget(hours, fill)
     deadline = None if hours is None else time.monotonic() + hours * 3600
     info = machine_of(out, device, report_only, _command())
     command = info.get("command", _command()) if report_only else _command()
@@ -80,7 +77,8 @@ def reproduce(
         pending = done is None or missing_variants(done, row)
         wait = too_long(table, row, seed, budget, out, device, step_s, ratio, deadline) if pending else None
         if wait is not None:
-            say(f"reproduce: {row.name}, seed {seed} left for later: {wait}")
+            if all((r.name, s) != (row.name, seed) for _, r, s in waiting):  # a row in two tables: said once
+                say(f"reproduce: {row.name}, seed {seed} left for later: {wait}")
             waiting.append((table, row, seed))
             continue
         try:
@@ -101,7 +99,8 @@ def reproduce(
         pick, results[pick[1].name, pick[2]] = filled
         waiting.remove(pick)
         report = write()
-    later = f" ({len(waiting)} runs left for a later call: --hours)" if waiting else ""
+    left = len({(row.name, seed) for _, row, seed in waiting})
+    later = f" ({left} runs left for a later call: --hours)" if waiting else ""
     say(f"reproduce: report -> {report}{later}")
     if failed:
         raise ReproductionFailed(f"reproduce: {len(failed)} run(s) failed: " + "; ".join(failed))
@@ -179,14 +178,22 @@ def _by_table(tables: list[Table], results: list[dict]) -> list[dict]:
     return out
 
 
+def check_time_budget(hours: float | None, fill: bool) -> None:
+    """``--hours`` must be a positive number; ``--fill`` needs it (it trains until the budget ends)."""
+    if hours is not None and hours <= 0:
+        raise ValueError(f"--hours must be a positive number of hours, got {hours}")
+    if fill and hours is None:
+        raise ValueError("--fill trains a run until the time budget ends: give it one with --hours")
+
+
 def run_cli(args) -> None:
     unknown = [t for t in args.tables if t not in TABLES]
     if unknown:
         raise SystemExit(f"error: unknown table(s) {unknown}; known: {', '.join(TABLES)}")
-    if args.hours is not None and args.hours <= 0:
-        raise SystemExit(f"error: --hours must be a positive number of hours, got {args.hours}")
-    if args.fill and args.hours is None:
-        raise SystemExit("error: --fill trains a run until the time budget ends: give it one with --hours")
+    try:
+        check_time_budget(args.hours, args.fill)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     budget = QUICK if args.quick else Budget(steps=args.steps, eval_every=args.eval_every)
     seeds = args.seeds if args.seeds else ([0] if args.quick else [0, 1, 2])
     reproduce(
