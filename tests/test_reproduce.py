@@ -10,7 +10,7 @@ import torch
 
 from winwin.reproduce.catalog import TABLES
 from winwin.reproduce.main import reproduce, step_times, training_left
-from winwin.reproduce.runner import QUICK, result_path, results_dir, run_dir
+from winwin.reproduce.runner import QUICK, Budget, result_path, results_dir, run_dir
 from winwin.reproduce.schedule import longest_first, recorded_pace
 from winwin.reproduce.tables import LEARNED, TABLE1, TABLE2, TILING, TUNED, crop_size, crop_variant
 from winwin.reproduce.tables_studies import APPENDIX_A, CONVERGENCE, LEARNED_T
@@ -112,6 +112,17 @@ def test_hours_leave_runs_that_do_not_fit_for_a_later_call(tmp_path):
     assert all(result_path(results_dir(tmp_path, r, 0, QUICK, TABLE1), r).is_file() for r in TABLE1.rows)
     with pytest.raises(ValueError, match="positive number of hours, got 0"):
         reproduce([TABLE1], [0], QUICK, tmp_path, hours=0)
+
+
+def test_a_budget_change_keeps_the_step_timings_but_not_the_runs():
+    """The timing's key names what a step computes; a run's key, also how many steps it takes."""
+    once, twice = CONVERGENCE.rows[0], CONVERGENCE.rows[1]  # Table 1's first row at 1x and 2x the steps
+    short, long = Budget(steps=8000, eval_every=500), Budget(steps=16000, eval_every=1000)
+    assert short.step_key(once, CONVERGENCE) == long.step_key(twice, CONVERGENCE) == long.step_key(once, TABLE1)
+    assert short.key(once, TABLE1) != long.key(once, TABLE1)
+    assert short.key(twice, CONVERGENCE) == long.key(once, TABLE1)  # 16 000 steps either way: one run
+    rows = [(r, t) for t in (TABLE1, TABLE2) for r in t.rows]  # 8 names, 7 runs (a crop is 1 window)
+    assert len({long.step_key(r, t) for r, t in rows}) == len({long.key(r, t) for r, t in rows}) == 7
 
 
 def test_under_a_time_budget_the_longest_run_of_a_seed_goes_first():

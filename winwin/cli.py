@@ -276,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_diagnose)
 
     from .reproduce.catalog import DEFAULT_TABLES
+    from .reproduce.runner import Budget
 
     p = sub.add_parser(
         "reproduce", help="the paper's tables at small scale on the embedded data -> reports/REPRODUCTION.md"
@@ -285,9 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seeds", type=int, nargs="+", help="seeds per row (default 0 1 2; --quick: 0)")
     p.add_argument(
-        "--steps", type=int, default=8000, help="steps of every row (equal epochs; table3: half; convergence: twice)"
+        "--steps", type=int, default=Budget.steps, help="steps of every row (equal epochs; table3: 1/4; check: 2x)"
     )
-    p.add_argument("--eval-every", type=int, default=500, help="validation points of the learning curves")
+    p.add_argument("--eval-every", type=int, default=Budget.eval_every, help="validation points of the learning curves")
     p.add_argument("--quick", action="store_true", help="a few steps of a tiny model: checks that all runs")
     p.add_argument("--report-only", action="store_true", help="write the report from the finished runs; train nothing")
     p.add_argument(

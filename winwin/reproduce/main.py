@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -144,9 +143,8 @@ def step_times(
     configs, names = {}, {}
     for table in tables:
         for row in table.rows:
-            same = replace(row, step_scale=1.0)  # a step costs the same however many steps the run takes
-            key = budget.key(same, table)
-            configs[key] = row_config(table, same, 0, budget, run_dir(out, same, 0, budget, table), device)
+            key = budget.step_key(row, table)  # a step costs the same however many steps the run takes
+            configs[key] = row_config(table, row, 0, budget, run_dir(out, row, 0, budget, table), device)
             names[row.name] = key
     seconds = timed_rows(configs, out, say, measure)
     return {name: seconds[key] for name, key in names.items() if key in seconds}
