@@ -11,7 +11,7 @@ import torch
 from winwin.reproduce.catalog import TABLES
 from winwin.reproduce.main import reproduce, step_times, training_left
 from winwin.reproduce.runner import QUICK, Budget, result_path, results_dir, run_dir
-from winwin.reproduce.schedule import longest_first, recorded_pace
+from winwin.reproduce.schedule import kept_results, longest_first, recorded_pace
 from winwin.reproduce.tables import LEARNED, TABLE1, TABLE2, TILING, TUNED, crop_size, crop_variant
 from winwin.reproduce.tables_studies import APPENDIX_A, CONVERGENCE, LEARNED_T
 from winwin.reproduce.variants import SWEEP, CroppedSet, has_variant
@@ -150,6 +150,23 @@ def test_the_pace_of_kept_runs_counts_only_whole_runs_on_this_cpu():
     assert recorded_pace(kept, step_s, "A") == (2.5, 2)
     assert recorded_pace(kept, step_s, "B") == (10.0, 1)
     assert recorded_pace(kept, step_s, "C") is None
+
+
+def test_the_pace_reads_every_kept_run_under_the_name_it_was_trained_under(tmp_path):
+    def write(key, name, session_s):
+        path = tmp_path / "results" / key / "s0" / f"result-{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        run = {"row": name, "steps": 100, "session_s": session_s, "train_wall_s": 1000.0, "machine": {"cpu": "A"}}
+        path.write_text(json.dumps(run))
+
+    write("k1", "w-2x", 1500.0)  # trained by the check row: 3x its 100 x 5 s
+    write("k1", "w", 0.0)  # the table's row, reached through the check row's run
+    write("k2", "v", 1000.0)  # 2x
+    (tmp_path / "results" / "pretrain").mkdir()
+    (tmp_path / "results" / "pretrain" / "abc.json").write_text("{}")  # not a run's result
+    kept = kept_results(tmp_path)
+    assert sorted(r["row"] for r in kept) == ["v", "w", "w-2x"]
+    assert recorded_pace(kept, {"w": 5.0, "w-2x": 5.0, "v": 5.0}, "A") == (2.5, 2)
 
 
 class Coordinates(torch.utils.data.Dataset):

@@ -16,7 +16,7 @@ from .catalog import TABLES
 from .machine import cpu_name, machine_of
 from .report import write_report
 from .runner import QUICK, Budget, cached_result, missing_variants, row_config, run_dir, run_row
-from .schedule import expected_seconds, longest_first, pace, recorded_pace, steps_done, to_fill, too_long
+from .schedule import expected_seconds, kept_results, longest_first, pace, recorded_pace, steps_done, to_fill, too_long
 from .tables import Table
 from .timing import timed_on, timed_rows
 
@@ -64,7 +64,7 @@ def reproduce(
     failed, waiting, ratio = [], [], 1.0
     if deadline is not None and todo and not report_only:
         table, row, _ = todo[0]
-        if (known := recorded_pace(results.values(), step_s, cpu_name())) is not None:
+        if (known := recorded_pace(kept_results(out), step_s, cpu_name())) is not None:
             ratio = known[0]
             say(f"reproduce: {known[1]} kept runs trained on this CPU at {ratio:.2f}x their timed steps (median)")
         else:

@@ -4,7 +4,8 @@ a wall-time limit, or a machine whose unsaved run folders do not survive the ses
 resumes only where its checkpoints are kept, while finished results (``OUT/results``) are always kept.
 
 A run's expected time is its steps x its timed step (``timing``, taken once, perhaps on another machine) x
-this machine's pace: the median pace of the kept runs trained on this CPU model (``recorded_pace``), else
+this machine's pace: the median pace of the kept runs trained on this CPU model (``recorded_pace`` over
+``kept_results``), else
 one row's step timed again now, over its timed step, times ``MARGIN`` for what the timed step leaves out
 (evaluations, test variants, the loader; a cold process's first steps are slower too); plus the table's
 pretraining when it has not run in this checkout yet (its recorded wall time). A run stopped midway counts
@@ -16,6 +17,7 @@ the budget ends and stops with a checkpoint; the next call in the same folder re
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -49,6 +51,12 @@ def recorded_pace(results: Iterable[dict], step_s: dict[str, float], cpu: str) -
         and r.get("session_s", 0) >= 0.9 * r.get("train_wall_s", float("inf"))
     ]  # fmt: skip
     return (statistics.median(paces), len(paces)) if paces else None
+
+
+def kept_results(out: Path) -> list[dict]:
+    """Every result kept under ``OUT/results``, of any row or budget: a run trained under one row's name
+    and reached by another row through ``cached_result`` counts once, by the name it was trained under."""
+    return [json.loads(p.read_text()) for p in sorted((out / "results").glob("*/s*/result-*.json"))]
 
 
 def expected_seconds(
