@@ -5,12 +5,11 @@ resumes only where its checkpoints are kept, while finished results (``OUT/resul
 
 A run's expected time is its steps x its timed step (``timing``, taken once, perhaps on another machine) x
 this machine's pace: the median pace of the kept runs trained on this CPU model (``recorded_pace`` over
-``kept_results``), else
-one row's step timed again now, over its timed step, times ``MARGIN`` for what the timed step leaves out
-(evaluations, test variants, the loader; a cold process's first steps are slower too); plus the table's
-pretraining when it has not run in this checkout yet (its recorded wall time). A run stopped midway counts
-only the steps after its newest checkpoint. Once a whole run has trained in the call, its own time over its
-timed steps replaces that pace (``reproduce``).
+``kept_results``), else one row's step timed again now, over its timed step, times ``MARGIN`` for what the
+timed step leaves out (evaluations, test variants, the loader; a cold process's first steps are slower
+too); plus the table's pretraining when it has not run in this checkout yet (its recorded wall time). A run
+stopped midway counts only the steps after its newest checkpoint. Once a whole run has trained in the call,
+its own time over its timed steps replaces that pace (``reproduce``).
 
 ``--fill``: when what is left of the budget fits no remaining run, one of them (``to_fill``) trains until
 the budget ends and stops with a checkpoint; the next call in the same folder resumes it, and then it fits."""
