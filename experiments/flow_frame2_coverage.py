@@ -24,9 +24,10 @@ from winwin.windows.flow_guided import bin_flow_end_points, same_windows
 GRID, PATCH, BATCH = (12, 24), 16, 16
 
 
-def share_inside(first: Windows, second: Windows, flow: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """(B,) share of the in-image end points of ``first``'s valid window pixels that land in ``second``."""
-    counts = bin_flow_end_points(first, flow, valid, PATCH).flatten(1)  # (B, gh*gw) end points per token
+def share_inside(counts: torch.Tensor, second: Windows) -> torch.Tensor:
+    """(B,) share of the end points ``counts`` (B, gh, gw) (``bin_flow_end_points`` of frame 1's windows)
+    that land on ``second``'s window tokens."""
+    counts = counts.flatten(1)  # (B, gh*gw) end points per token
     inside = torch.zeros_like(counts)  # (B, gh*gw) 1 on frame-2 window tokens
     inside.scatter_(1, second.index[:, : second.num_window_tokens], 1.0)
     return (counts * inside).sum(1) / counts.sum(1).clamp(min=1)
@@ -44,6 +45,7 @@ def main(pairs: int = 256) -> None:
         B = flow.shape[0]
         magnitudes.append(flow.norm(dim=1)[valid][::97])  # a subsample: quantile() refuses huge tensors
         first = sample_windows(GRID, 2, (4, 4), B, gen)
+        counts = bin_flow_end_points(first, flow, valid, PATCH)  # (B, gh, gw), binned once
         second = {
             "same 2 windows 4x4": same_windows(first),
             "random 4 windows 3x3": sample_windows(GRID, 4, (3, 3), B, gen),
@@ -53,9 +55,10 @@ def main(pairs: int = 256) -> None:
                 first, flow, valid, PATCH, [(3, 3)] * 4, s, gen
             )
         for name, win in second.items():
-            shares.setdefault(name, []).append(share_inside(first, win, flow, valid))
+            shares.setdefault(name, []).append(share_inside(counts, win))
         one = sample_windows(GRID, 1, (6, 6), B, gen)
-        shares.setdefault("1 window 6x6, same", []).append(share_inside(one, same_windows(one), flow, valid))
+        one_counts = bin_flow_end_points(one, flow, valid, PATCH)
+        shares.setdefault("1 window 6x6, same", []).append(share_inside(one_counts, same_windows(one)))
     m = torch.cat(magnitudes)
     print(
         f"{pairs} pairs; flow magnitude (px): mean {m.mean():.1f}, median {m.median():.1f}, "
