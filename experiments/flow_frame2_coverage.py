@@ -4,9 +4,10 @@ windows, for each frame-2 strategy of the small-scale Table 3 (``winwin/reproduc
 The paper's premise for flow-guided frame-2 windows is that they hold more of the matches than the same
 windows do. This measures that share (no model, no training) on the embedded synthetic flow pairs with the
 table's geometry: 192x384 px, patch 16 (12x24 tokens), frame 1 keeps 2 random 4x4 windows, frame 2 keeps
-4 guided 3x3 windows (stochasticity 0 / 0.3 / 0.5), the same 2 windows, 4 random 3x3 windows, or, for the
-one-window row, one 6x6 window in both frames. Share = valid frame-1 window pixels whose end point
-(x + u, y + v) falls on a frame-2 window token / valid frame-1 window pixels whose end point is in the image.
+4 guided 3x3 windows or 2 guided 4x4 windows (stochasticity 0 / 0.3 / 0.5), the same 2 windows, 4 random
+3x3 windows, or, for the one-window row, one 6x6 window in both frames. Share = valid frame-1 window pixels
+whose end point (x + u, y + v) falls on a frame-2 window token / valid frame-1 window pixels whose end point is
+in the image.
 
     .venv/bin/python experiments/flow_frame2_coverage.py [pairs, default 256]
 """
@@ -53,6 +54,9 @@ def main(pairs: int = 256) -> None:
         for s in (0.0, 0.3, 0.5):
             second[f"guided 4x 3x3, stoch. {s:g}"] = sample_flow_guided_windows(
                 first, flow, valid, PATCH, [(3, 3)] * 4, s, gen
+            )
+            second[f"guided 2x 4x4, stoch. {s:g}"] = sample_flow_guided_windows(
+                first, flow, valid, PATCH, [(4, 4)] * 2, s, gen
             )
         for name, win in second.items():
             shares.setdefault(name, []).append(share_inside(counts, win))
