@@ -134,7 +134,7 @@ def test_under_a_time_budget_the_longest_run_of_a_seed_goes_first():
     assert ordered[5:] == [(t, r, 1) for t, r, _ in ordered[:5]]
 
 
-def test_the_pace_of_kept_runs_counts_only_whole_runs_on_this_cpu():
+def test_the_pace_of_kept_runs_counts_only_whole_runs_on_this_cpu_not_on_a_gpu():
     def run(row, session_s, train_s=1000.0, cpu="A"):
         return {"row": row, "steps": 100, "session_s": session_s, "train_wall_s": train_s, "machine": {"cpu": cpu}}
 
@@ -146,6 +146,7 @@ def test_the_pace_of_kept_runs_counts_only_whole_runs_on_this_cpu():
         run("w", 10.0),  # a result made from another row's finished run: its training was not in this call
         run("w", 600.0, 4000.0),  # resumed: most of its training was in an earlier call
         run("untimed", 9000.0),
+        {**run("w", 100.0), "machine": {"cpu": "A", "gpu": "H100"}},  # on a GPU: says nothing of this CPU
     ]
     assert recorded_pace(kept, step_s, "A") == (2.5, 2)
     assert recorded_pace(kept, step_s, "B") == (10.0, 1)
@@ -239,3 +240,17 @@ def test_a_failing_row_is_said_and_raised_after_the_others_ran(tmp_path, monkeyp
     monkeypatch.setattr(main, "run_row", preempted)
     with pytest.raises(Interrupted):
         main.reproduce(tables, [1], QUICK, tmp_path, say=said.append)
+
+
+def test_a_call_for_some_tables_times_the_steps_of_every_table(tmp_path, monkeypatch):
+    import winwin.reproduce.main as main
+
+    timed: list[str] = []
+
+    def fake_step_times(tables, *args, **kwargs):
+        timed.extend(t.key for t in tables)
+        return {}
+
+    monkeypatch.setattr(main, "step_times", fake_step_times)
+    main.reproduce([TABLE1], [0], QUICK, tmp_path, say=lambda _: None, hours=1e-6)  # no run fits: none trains
+    assert sorted(timed) == sorted(TABLES)  # timing.json keeps one set for all rows, measured at one time

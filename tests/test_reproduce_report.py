@@ -78,6 +78,7 @@ def test_report_numbers_convergence_equal_time_and_claims(tmp_path):
     assert "| 400 | 0.7 | 0.7 | 4.6 | yes |" in row_a  # steps, minutes per run (no timing: as run), GFLOP, flat
     row_b = line_starting(text, "| B | full |")
     assert "51.0 ± 1.4 (2)" in row_b and "63.6" in row_b
+    assert "(GPU)" not in text
     assert "no (still improving by 25.0%)" in row_b  # 0.4 at the end against 0.3 at 75% of the steps
     assert "| C | full | 31.0 ± 1.4 (2) | — |" in text
     assert "| D | full | not run yet | 60.0 |" in text and "Rows not run yet: D." in text
@@ -198,3 +199,14 @@ def test_a_row_name_with_a_bar_stays_in_its_own_cell(tmp_path):
     columns = header.count("|")
     assert all(line.replace("\\|", "").count("|") == columns for line in lines[:2])
     assert not [line for line in text.splitlines() if line.startswith("|") and name in line.replace(escaped, "")]
+
+
+def test_rows_trained_on_a_gpu_are_marked_in_the_as_run_column(tmp_path):
+    gpu = {"cpu": "Xeon", "gpu": "NVIDIA H100"}
+    runs = results()
+    runs[0]["machine"] = gpu  # A: one seed of three on a GPU
+    runs[3]["machine"], runs[4]["machine"] = gpu, gpu  # B: both seeds
+    text = write_report(tmp_path, [TABLE], runs, MACHINE, "winwin reproduce").read_text()
+    assert "| 0.7 (1 of 3 on GPU) |" in line_starting(text, "| A | full |")
+    assert "| 0.5 (GPU) |" in line_starting(text, "| B | full |")  # (25 + 35) / 2 s
+    assert "(GPU" not in line_starting(text, "| C | full |")

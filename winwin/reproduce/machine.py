@@ -26,7 +26,10 @@ def cpu_name() -> str:
 
 def run_machine() -> dict:
     """What a finished (row, seed) records about where it trained (cheap: nothing is measured)."""
-    return {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__}
+    info = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__}
+    if torch.cuda.is_initialized():  # the run trained on a GPU (its CPU pace says nothing of this machine's)
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
 
 
 def machine(device: str) -> dict:

@@ -128,6 +128,13 @@ def _minutes(seconds: float | None) -> str:
     return DASH if seconds is None else f"{seconds / 60:.1f}"
 
 
+def _as_run(runs: list[dict]) -> str:
+    """The mean training time the runs measured, marked when some trained on a GPU (not this CPU's time)."""
+    on_gpu = sum(1 for r in runs if r.get("machine", {}).get("gpu"))
+    mark = "" if not on_gpu else " (GPU)" if on_gpu == len(runs) else f" ({on_gpu} of {len(runs)} on GPU)"
+    return _minutes(_mean_of(runs, "train_wall_s")) + mark
+
+
 def _row_lines(table: dict, row: dict, runs: list[dict]) -> list[str]:
     """The results table's lines for one row: one per test variant; the per-row columns on the first."""
     if not runs:
@@ -137,7 +144,7 @@ def _row_lines(table: dict, row: dict, runs: list[dict]) -> list[str]:
     per_row = [
         DASH if steps is None else f"{steps:.0f}",
         _minutes(train_seconds(runs)),
-        _minutes(_mean_of(runs, "train_wall_s")),
+        _as_run(runs),
         DASH if flops is None else f"{flops / 1e9:.3g}",
         convergence(runs, table.get("higher_is_better", True)),
     ]
@@ -161,7 +168,8 @@ def results_section(table: dict, rows: list[dict], groups: dict) -> list[str]:
         "over the same stretch is given beside it: the metric of a small validation set is noisy). Train min/run: "
         "the steps times the row's step time (forward, loss, backward, AdamW), timed back to back with every other "
         "row's at the start of the reproduction (comparable between rows); as run: the training time the runs "
-        "measured, data loading included (longer when other work shared the machine).",
+        "measured, data loading included (longer when other work shared the machine; GPU: trained on a GPU, "
+        "named in the run's result file, so not this CPU's time).",
         "",
         "| row | test variant | ours | paper | steps | train min/run | as run | GFLOP/step | converged? |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -39,14 +39,14 @@ def pace(table: Table, row: Row, budget: Budget, out: Path, device: str, step_s:
 
 
 def recorded_pace(results: Iterable[dict], step_s: dict[str, float], cpu: str) -> tuple[float, int] | None:
-    """(median pace, number of runs) of the kept results trained on ``cpu``: a run's time in the call that
-    trained it (training, evaluations, test variants) over its steps x its timed step. Only runs trained
+    """(median pace, number of runs) of the kept results trained on ``cpu`` (not on a GPU): a run's time in the
+    call that trained it (training, evaluations, test variants) over its steps x its timed step. Only runs trained
     (nearly) whole in one call count: a result made from another row's finished run, or a resumed run, took
     less. None without any."""
     paces = [
         r["session_s"] / (r["steps"] * step_s[r["row"]])
         for r in results
-        if r.get("machine", {}).get("cpu") == cpu and r["row"] in step_s
+        if r.get("machine", {}).get("cpu") == cpu and not r["machine"].get("gpu") and r["row"] in step_s
         and r.get("session_s", 0) >= 0.9 * r.get("train_wall_s", float("inf"))
     ]  # fmt: skip
     return (statistics.median(paces), len(paces)) if paces else None
