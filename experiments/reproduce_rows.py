@@ -1,8 +1,10 @@
 """Train some (row, seed) runs of ``winwin reproduce`` side by side, one process each, on one device: for a
 machine with a GPU (one small run leaves it idle most of the time) or many cores. Each process calls the
 runner's ``run_row``, so a run lands where ``winwin reproduce --out OUT`` finds it (``OUT/results``, same
-keys), and a later ``winwin reproduce --out OUT --report-only`` reports it. Threads: each process takes its
-share of the cores (``train.threads=0``).
+keys), and a later ``winwin reproduce --out OUT --report-only`` reports it. Threads: each process gets an
+equal share of the cores (``OMP_NUM_THREADS``, unless set), fixed before they start: left to share them as
+they start, seconds apart, the first ones claimed more before the later ones registered (2 to 16 threads
+each on a 16-core GPU machine).
 
     PYTHONPATH=. python experiments/reproduce_rows.py --out reports --device cuda --table table2 \\
         --rows "Full-res. ViT" "Full-res. ViT-Det" --seeds 0 1 2
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 from pathlib import Path
 
 from winwin.reproduce.catalog import TABLES
@@ -44,6 +47,8 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"error: rows {unknown} are not in {a.table}; its rows: {names}")
     jobs = [(a.table, row, seed, a.out, a.device, a.quick) for row in a.rows for seed in a.seeds]
+    share = max(1, (os.cpu_count() or 1) // len(jobs))
+    os.environ.setdefault("OMP_NUM_THREADS", str(share))  # the spawned processes inherit it
     ctx = mp.get_context("spawn")  # plain processes, not a Pool: a run's data loader starts its own workers
     procs = [ctx.Process(target=_one, args=job) for job in jobs]
     for proc in procs:
