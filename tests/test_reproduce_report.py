@@ -174,15 +174,17 @@ def test_a_claim_between_values_equal_at_display_precision_shows_more_decimals(t
     assert "(B vs A, full): in the paper's direction, not beyond the seed spread: ours 40.030 vs 40.000" in text
 
 
-def test_header_names_the_cpus_when_runs_trained_on_several(tmp_path):
+def test_header_names_the_cpus_or_gpus_when_runs_trained_on_several(tmp_path):
     runs = results()
     assert "runs trained on" not in write_report(tmp_path, [TABLE], runs, MACHINE, "winwin reproduce").read_text()
     runs[0]["machine"] = {"cpu": "CPU one", "threads": 2}
     runs[1]["machine"] = {"cpu": "CPU two", "threads": 2}
     runs[2]["machine"] = {"cpu": "CPU two", "threads": 2}
+    runs[3]["machine"] = {"cpu": "CPU two", "threads": 2, "gpu": "NVIDIA H100"}  # the GPU is named, not its CPU
     text = write_report(tmp_path, [TABLE], runs, MACHINE, "winwin reproduce").read_text()
     line = next(s for s in text.splitlines() if s.startswith("- runs trained on: "))
-    assert "CPU two (2 runs)" in line and "CPU one (1 run)" in line and f"not recorded ({len(runs) - 3} runs)" in line
+    assert "CPU two (2 runs)" in line and "CPU one (1 run)" in line and f"not recorded ({len(runs) - 4} runs)" in line
+    assert "NVIDIA H100 (GPU) (1 run)" in line
 
 
 def test_a_row_name_with_a_bar_stays_in_its_own_cell(tmp_path):

@@ -58,9 +58,13 @@ def header(tables: list[dict], results: list[dict], groups: dict, machine: dict,
 
 
 def _trained_on(runs: list[dict]) -> list[str]:
-    """A line naming the CPUs the finished runs trained on, when that is more than one (a reproduction
-    continued across machines: its times and step timings compare only within one machine)."""
-    cpus = Counter(r["machine"]["cpu"] for r in runs if isinstance(r.get("machine"), dict) and "cpu" in r["machine"])
+    """A line naming the CPUs (or the GPU) the finished runs trained on, when that is more than one (a
+    reproduction continued across machines: its times and step timings compare only within one machine)."""
+    cpus = Counter(
+        f"{m['gpu']} (GPU)" if m.get("gpu") else m["cpu"]
+        for m in (r.get("machine") for r in runs)
+        if isinstance(m, dict) and "cpu" in m
+    )
     unknown = len(runs) - sum(cpus.values())
     if len(cpus) + (unknown > 0) < 2:
         return []
