@@ -60,14 +60,14 @@ def header(tables: list[dict], results: list[dict], groups: dict, machine: dict,
 def _trained_on(runs: list[dict]) -> list[str]:
     """A line naming the CPUs (or the GPU) the finished runs trained on, when that is more than one (a
     reproduction continued across machines: its times and step timings compare only within one machine)."""
-    cpus = Counter(
+    where = Counter(
         f"{m['gpu']} (GPU)" if m.get("gpu") else m["cpu"]
         for m in (r.get("machine") for r in runs)
         if isinstance(m, dict) and "cpu" in m
     )
-    unknown = len(runs) - sum(cpus.values())
-    if len(cpus) + (unknown > 0) < 2:
+    unknown = len(runs) - sum(where.values())
+    if len(where) + (unknown > 0) < 2:
         return []
-    parts = [f"{cpu} ({_count(n, 'run')})" for cpu, n in cpus.most_common()]
+    parts = [f"{name} ({_count(n, 'run')})" for name, n in where.most_common()]
     parts += [f"not recorded ({_count(unknown, 'run')})"] if unknown else []
     return [f"- runs trained on: {', '.join(parts)}; the timed steps (cost columns) were all taken on one machine"]
