@@ -79,6 +79,9 @@ def test_pretrain_command_writes_a_file_that_train_init_reads(tmp_path):
     assert main(["pretrain", "configs/flow_pretrain.yaml", *over, "name=pt", "--quiet"]) == 0
     croco = tmp_path / "pt" / "croco.pth"
     assert croco.is_file() and (tmp_path / "pt" / "log.jsonl").is_file()
+    # with a loader worker (what a GPU gets by default): the cached samples and the pair survive the worker
+    assert main(["pretrain", "configs/flow_pretrain.yaml", *over, "train.num_workers=1", "name=pw", "--quiet"]) == 0
+    assert read_croco(tmp_path / "pw" / "croco.pth")[0].keys() == read_croco(croco)[0].keys()
     assert main(["train", "configs/flow_demo.yaml", *TINY_FLOW, f"train.init={croco}", f"out_dir={tmp_path}",
                  "name=ft", "--quiet"]) == 0  # fmt: skip
     depth = ["pretrain", "configs/depth_demo.yaml", f"out_dir={tmp_path}", "name=d", "--quiet"]
