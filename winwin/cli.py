@@ -301,6 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
         "that the next call in the same --out folder resumes",
     )
     p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs trained at once, side by side, each with an equal share of the cores (2 on a 2-core CPU: "
+        "1.4x the throughput of one run; on a GPU: several small runs share it)",
+    )
+    p.add_argument(
         "--out", default="reports", help="report folder (results under OUT/results: commit them; runs under OUT/runs)"
     )
     p.add_argument("--device", default="cpu")

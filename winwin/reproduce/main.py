@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import torch
@@ -14,8 +15,9 @@ from ..engine.stop import TIME_LIMIT
 from ..errors import Interrupted
 from .catalog import TABLES
 from .machine import cpu_name, machine_of
+from .parallel import InOrder, SideBySide, describe, outcome, threads_per_job
 from .report import write_report
-from .runner import QUICK, Budget, cached_result, missing_variants, row_config, run_dir, run_row
+from .runner import QUICK, Budget, cached_result, missing_variants, pretraining_to_do, row_config, run_dir, run_row
 from .schedule import expected_seconds, kept_results, longest_first, pace, recorded_pace, steps_done, to_fill, too_long
 from .tables import Table
 from .timing import timed_on, timed_rows
@@ -35,12 +37,16 @@ def reproduce(
     report_only: bool = False,
     hours: float | None = None,
     fill: bool = False,
+    jobs: int = 1,
 ) -> Path:
     """Run what is missing and write the report; returns the report's path. ``report_only``: write it from
     the finished (row, seed) pairs alone, training and timing nothing (while another process trains).
     ``hours``: start only the runs expected to end within that many hours from now (``schedule``); ``fill``:
-    then train one of the others until the hours are up, stopped with a checkpoint (``schedule.to_fill``)."""
+    then train one of the others until the hours are up, stopped with a checkpoint (``schedule.to_fill``).
+    ``jobs``: train that many runs at once, side by side (``parallel``); never two that share a folder."""
     check_time_budget(hours, fill)
+    if jobs < 1:
+        raise ValueError(f"--jobs must be a positive number of runs at once, got {jobs}")
     deadline = None if hours is None else time.monotonic() + hours * 3600
     info = machine_of(out, device, report_only, _command())
     command = info.get("command", _command()) if report_only else _command()
@@ -63,39 +69,60 @@ def reproduce(
     if runs and not report_only:
         say(f"reproduce: {runs} training runs to go, about {seconds / 3600:.1f} h of training (timed steps)")
     todo = [(t, r, s) for t, r, s in pairs if (d := results.get((r.name, s))) is None or missing_variants(d, r)]
-    failed, waiting, ratio = [], [], 1.0
+    failed, waiting, ratio, cpu = [], [], 1.0, cpu_name()
     if deadline is not None and todo and not report_only:
         table, row, _ = todo[0]
-        if (known := recorded_pace(kept_results(out), step_s, cpu_name())) is not None:
+        if (known := _pace_of_kept(out, step_s, cpu, jobs)) is not None:
             ratio = known[0]
-            say(f"reproduce: {known[1]} kept runs trained on this CPU at {ratio:.2f}x their timed steps (median)")
-        else:
-            ratio = pace(table, row, budget, out, device, step_s) if row.name in step_s else 1.0
+            say(f"reproduce: {known[1]} kept runs trained on this CPU at {ratio:.2f}x their timed steps ({known[2]})")
+        else:  # side by side counted as if running them together gained nothing, until one of them ends
+            ratio = jobs * pace(table, row, budget, out, device, step_s) if row.name in step_s else float(jobs)
             say(f"reproduce: this machine trains at {ratio:.2f}x the timed steps (--hours estimates)")
         pairs = longest_first(pairs, lambda p: expected_seconds(*p, budget, out, device, step_s, ratio))
-    for table, row, seed in [] if report_only else pairs:
-        done = results.get((row.name, seed))
-        pending = done is None or missing_variants(done, row)
-        wait = too_long(table, row, seed, budget, out, device, step_s, ratio, deadline) if pending else None
-        if wait is not None:
-            if all((r.name, s) != (row.name, seed) for _, r, s in waiting):  # a row in two tables: said once
-                say(f"reproduce: {row.name}, seed {seed} left for later: {wait}")
-            waiting.append((table, row, seed))
-            continue
-        try:
-            results[row.name, seed] = run_row(table, row, seed, budget, out, device, say)
-            # a run trained whole in this call: its own pace replaces the estimate
-            trained = done is None and deadline is not None
-            if trained and (seen := recorded_pace([results[row.name, seed]], step_s, cpu_name())):
-                ratio = seen[0]
-                say(f"reproduce: that run took {ratio:.2f}x its timed steps: the next estimates use it")
-        except Interrupted:
-            raise  # a pre-emption notice: the run saved a checkpoint, the next call resumes it
-        except Exception as e:  # one broken row must not stop hours of unattended runs: it is said, then raised
-            failed.append(f"{row.name}, seed {seed} ({type(e).__name__}: {e})")
-            say(f"reproduce: {failed[-1]} FAILED; the other rows go on")
-            continue
-        report = write()
+    queue = [] if report_only else list(pairs)
+    slots = SideBySide(jobs) if jobs > 1 and queue else InOrder()
+    running: dict[Future, tuple] = {}  # -> (table, row, seed, whether it had a result)
+    stopped: Interrupted | None = None
+    with slots:
+        while queue or running:
+            while stopped is None and not slots.signum and len(running) < slots.jobs:
+                busy = set().union(*(_holds(job[:3], budget, out, device) for job in running.values()))
+                pick = next((p for p in queue if not _holds(p, budget, out, device) & busy), None)
+                if pick is None:
+                    break  # every queued run needs a folder that a running one is using
+                queue.remove(pick)
+                table, row, seed = pick
+                done = results.get((row.name, seed))
+                pending = done is None or missing_variants(done, row)
+                wait = too_long(table, row, seed, budget, out, device, step_s, ratio, deadline) if pending else None
+                if wait is not None:
+                    if all((r.name, s) != (row.name, seed) for _, r, s in waiting):  # a row in two tables: said once
+                        say(f"reproduce: {row.name}, seed {seed} left for later: {wait}")
+                    waiting.append(pick)
+                    continue
+                work = lambda p=pick: run_row(*p, budget, out, device, say)  # noqa: E731 (here, in order)
+                future = slots.submit(work, table, row, seed, budget, out, device)
+                running[future] = (table, row, seed, done is not None)
+            for future in slots.wait(list(running)):
+                table, row, seed, had = running.pop(future)
+                try:
+                    results[row.name, seed] = outcome(future)
+                except Interrupted as e:  # a pre-emption notice: the run saved a checkpoint, the next call resumes it
+                    stopped = stopped or e
+                    continue
+                except Exception as e:  # one broken row must not stop hours of unattended runs: said, then raised
+                    failed.append(f"{row.name}, seed {seed} ({describe(e)})")
+                    say(f"reproduce: {failed[-1]} FAILED; the other rows go on")
+                    continue
+                # a run trained whole in this call (beside the others, if any): its own pace replaces the estimate
+                if not had and deadline is not None and (seen := recorded_pace([results[row.name, seed]], step_s, cpu)):
+                    ratio = seen[0]
+                    say(f"reproduce: that run took {ratio:.2f}x its timed steps: the next estimates use it")
+                report = write()
+            if stopped is not None and not running:
+                raise stopped
+            if slots.signum and not running:
+                raise Interrupted(slots.signum, 0, f"signal {slots.signum}: the runs stopped with a checkpoint")
     if fill and waiting and not report_only and (filled := _fill(waiting, deadline, budget, out, device, say)):
         pick, results[pick[1].name, pick[2]] = filled
         waiting.remove(pick)
@@ -129,6 +156,26 @@ def _fill(waiting: list[tuple], deadline: float, budget: Budget, out: Path, devi
             raise
         say(f"reproduce: {row.name}, seed {seed} stopped at step {e.step} with a checkpoint: the next call resumes it")
         return None
+
+
+def _holds(pair: tuple, budget: Budget, out: Path, device: str) -> set[Path]:
+    """The folders a (table, row, seed) run writes and no other run may write at the same time: its run (two
+    tables' rows may share one) and its table's pretraining while that is not done."""
+    table, row, seed = pair
+    pretraining = pretraining_to_do(table, budget, out, device)
+    return {run_dir(out, row, seed, budget, table)} | ({pretraining} if pretraining else set())
+
+
+def _pace_of_kept(out: Path, step_s: dict[str, float], cpu: str, jobs: int) -> tuple[float, int, str] | None:
+    """(pace, runs, how it was found) of the kept runs on this CPU that trained with the threads each of
+    ``jobs`` runs gets; without any, of all of them, times ``jobs`` when side by side (as if running them
+    together gained nothing: the first run that ends here replaces it)."""
+    kept = kept_results(out)
+    if (same := recorded_pace(kept, step_s, cpu, threads_per_job(jobs))) is not None:
+        return (*same, f"median, {threads_per_job(jobs)} threads each")
+    if (any_threads := recorded_pace(kept, step_s, cpu)) is None:
+        return None
+    return any_threads[0] * jobs, any_threads[1], f"median, any threads{f'; x{jobs} side by side' if jobs > 1 else ''}"
 
 
 def _command() -> str:
@@ -194,6 +241,8 @@ def run_cli(args) -> None:
         check_time_budget(args.hours, args.fill)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
+    if args.jobs < 1:
+        raise SystemExit(f"error: --jobs must be a positive number of runs at once, got {args.jobs}")
     budget = QUICK if args.quick else Budget(steps=args.steps, eval_every=args.eval_every)
     seeds = args.seeds if args.seeds else ([0] if args.quick else [0, 1, 2])
     reproduce(
@@ -205,4 +254,5 @@ def run_cli(args) -> None:
         report_only=args.report_only,
         hours=args.hours,
         fill=args.fill,
+        jobs=args.jobs,
     )

@@ -99,6 +99,15 @@ def _pretrain_folder(table: Table, budget: Budget, out: Path, device: str) -> tu
     return out / "pretrain" / key, overrides
 
 
+def pretraining_to_do(table: Table, budget: Budget, out: Path, device: str) -> Path | None:
+    """The folder of the table's pretraining while it is not done in this checkout (two runs must not both
+    train it), else None."""
+    if table.pretrain is None:
+        return None
+    folder, _ = _pretrain_folder(table, budget, out, device)
+    return None if (folder / "done").is_file() else folder
+
+
 def pretrain_seconds(table: Table, budget: Budget, out: Path, device: str) -> float | None:
     """What the table's pretraining still costs before its rows can train: 0 when it is done here, its wall
     time when it ran before (in another checkout), None when unknown (or the table has none: 0)."""

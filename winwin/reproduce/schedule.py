@@ -38,9 +38,12 @@ def pace(table: Table, row: Row, budget: Budget, out: Path, device: str, step_s:
     return MARGIN * step_seconds(cfg)[1] / step_s[row.name]
 
 
-def recorded_pace(results: Iterable[dict], step_s: dict[str, float], cpu: str) -> tuple[float, int] | None:
-    """(median pace, number of runs) of the kept results trained on ``cpu`` (not on a GPU): a run's time in the
-    call that trained it (training, evaluations, test variants) over its steps x its timed step. Only runs trained
+def recorded_pace(
+    results: Iterable[dict], step_s: dict[str, float], cpu: str, threads: int | None = None
+) -> tuple[float, int] | None:
+    """(median pace, number of runs) of the kept results trained on ``cpu`` (not on a GPU; with ``threads``
+    threads when given: runs side by side take fewer each, and each is slower): a run's time in the call that
+    trained it (training, evaluations, test variants) over its steps x its timed step. Only runs trained
     (nearly) whole in one call count: a result made from another row's finished run, or a resumed run, took
     less. None without any."""
     paces = [
@@ -48,6 +51,7 @@ def recorded_pace(results: Iterable[dict], step_s: dict[str, float], cpu: str) -
         for r in results
         if r.get("machine", {}).get("cpu") == cpu and not r["machine"].get("gpu") and r["row"] in step_s
         and r.get("session_s", 0) >= 0.9 * r.get("train_wall_s", float("inf"))
+        and threads in (None, r["machine"].get("threads"))
     ]  # fmt: skip
     return (statistics.median(paces), len(paces)) if paces else None
 
