@@ -181,9 +181,11 @@ def test_header_names_the_cpus_or_gpus_when_runs_trained_on_several(tmp_path):
     runs[1]["machine"] = {"cpu": "CPU two", "threads": 2}
     runs[2]["machine"] = {"cpu": "CPU two", "threads": 2}
     runs[3]["machine"] = {"cpu": "CPU two", "threads": 2, "gpu": "NVIDIA H100"}  # the GPU is named, not its CPU
+    runs[4]["machine"] = {"cpu": "CPU two", "threads": 1}  # side by side with another run
     text = write_report(tmp_path, [TABLE], runs, MACHINE, "winwin reproduce").read_text()
     line = next(s for s in text.splitlines() if s.startswith("- runs trained on: "))
-    assert "CPU two (2 runs)" in line and "CPU one (1 run)" in line and f"not recorded ({len(runs) - 4} runs)" in line
+    assert "CPU two, 2 threads (2 runs)" in line and "CPU one, 2 threads (1 run)" in line
+    assert "CPU two, 1 thread (1 run)" in line and f"not recorded ({len(runs) - 5} runs)" in line
     assert "NVIDIA H100 (GPU) (1 run)" in line
 
 

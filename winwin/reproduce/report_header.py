@@ -57,14 +57,18 @@ def header(tables: list[dict], results: list[dict], groups: dict, machine: dict,
     ]
 
 
+def _place(machine: dict) -> str:
+    if machine.get("gpu"):
+        return f"{machine['gpu']} (GPU)"
+    threads = machine.get("threads")
+    return machine["cpu"] if threads is None else f"{machine['cpu']}, {_count(threads, 'thread')}"
+
+
 def _trained_on(runs: list[dict]) -> list[str]:
-    """A line naming the CPUs (or the GPU) the finished runs trained on, when that is more than one (a
-    reproduction continued across machines: its times and step timings compare only within one machine)."""
-    where = Counter(
-        f"{m['gpu']} (GPU)" if m.get("gpu") else m["cpu"]
-        for m in (r.get("machine") for r in runs)
-        if isinstance(m, dict) and "cpu" in m
-    )
+    """A line naming the CPUs (with their threads per run: runs side by side take fewer each, and each takes
+    longer) or the GPU the finished runs trained on, when that is more than one (a reproduction continued
+    across machines: its times and step timings compare only within one machine)."""
+    where = Counter(_place(m) for m in (r.get("machine") for r in runs) if isinstance(m, dict) and "cpu" in m)
     unknown = len(runs) - sum(where.values())
     if len(where) + (unknown > 0) < 2:
         return []
