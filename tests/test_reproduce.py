@@ -145,10 +145,12 @@ def test_the_pace_of_kept_runs_counts_only_whole_runs_on_this_cpu_not_on_a_gpu()
         run("w", 5000.0, cpu="B"),  # another CPU
         run("w", 10.0),  # a result made from another row's finished run: its training was not in this call
         run("w", 600.0, 4000.0),  # resumed: most of its training was in an earlier call
+        {**run("w", 900.0, 800.0), "start_step": 50},  # resumed halfway: its evaluations hide that in its time
+        {**run("w", 1000.0), "start_step": 10},  # resumed within the first tenth: counts (2x)
         run("untimed", 9000.0),
         {**run("w", 100.0), "machine": {"cpu": "A", "gpu": "H100"}},  # on a GPU: says nothing of this CPU
     ]
-    assert recorded_pace(kept, step_s, "A") == (2.5, 2)
+    assert recorded_pace(kept, step_s, "A") == (2.0, 3)
     assert recorded_pace(kept, step_s, "B") == (10.0, 1)
     assert recorded_pace(kept, step_s, "C") is None
 

@@ -9,8 +9,8 @@ import winwin.reproduce.main as main
 from winwin.cli import main as cli_main
 from winwin.engine.stop import TIME_LIMIT
 from winwin.errors import Interrupted
-from winwin.reproduce.runner import QUICK, run_dir
-from winwin.reproduce.schedule import expected_seconds, steps_done, to_fill
+from winwin.reproduce.runner import QUICK, run_dir, steps_done
+from winwin.reproduce.schedule import expected_seconds, to_fill
 from winwin.reproduce.tables import TABLE1
 from winwin.reproduce.tables_flow import TABLE3
 

@@ -17,8 +17,18 @@ from .catalog import TABLES
 from .machine import cpu_name, machine_of
 from .parallel import InOrder, SideBySide, describe, outcome, threads_per_job
 from .report import write_report
-from .runner import QUICK, Budget, cached_result, missing_variants, pretraining_to_do, row_config, run_dir, run_row
-from .schedule import expected_seconds, kept_results, longest_first, pace, recorded_pace, steps_done, to_fill, too_long
+from .runner import (
+    QUICK,
+    Budget,
+    cached_result,
+    missing_variants,
+    pretraining_to_do,
+    row_config,
+    run_dir,
+    run_row,
+    steps_done,
+)
+from .schedule import expected_seconds, kept_results, longest_first, pace, recorded_pace, to_fill, too_long
 from .tables import Table
 from .timing import timed_on, timed_rows
 

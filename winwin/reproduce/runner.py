@@ -18,6 +18,7 @@ from ..engine.checkpoint import load_checkpoint, load_task
 from ..engine.config import ExperimentConfig, load_config
 from ..engine.pretrain import pretrain
 from ..engine.train import train
+from ..engine.train_checkpoints import CheckpointStore
 from ..files import atomic_write_text
 from .machine import run_machine
 from .tables import FULL, Row, Table
@@ -67,6 +68,11 @@ QUICK = Budget(
     overrides=("model.embed_dim=32", "model.num_heads=2", "model.depth=2", "model.head_width=8",
                "data.train_length=8", "data.val_length=2", "train.batch_size=2", "train.log_every=1"),
 )  # fmt: skip
+
+
+def steps_done(folder: Path) -> int:
+    """The step of the newest checkpoint of the run in ``folder`` (where a resumed run starts), 0 if none."""
+    return max(CheckpointStore(folder / "checkpoints").steps(), default=0)
 
 
 def run_dir(out: Path, row: Row, seed: int, budget: Budget, table: Table) -> Path:
@@ -223,13 +229,13 @@ def run_row(
     cfg = row_config(table, row, seed, budget, folder, device, init, time_limit_s)
     if result is None:
         say(f"reproduce: {row.name}, seed {seed} -> {folder}")
-        tic = time.perf_counter()
+        tic, start = time.perf_counter(), steps_done(folder)  # a resumed run trains its steps after ``start``
         if not (folder / "eval.json").is_file():  # written when a training run is complete
             train(cfg, progress=False)
         wall, curve = training_curve(folder, result_metric(folder), cfg.train.batch_size)
         result = {
             "row": row.name, "seed": seed, "steps": cfg.train.steps, "train_wall_s": wall,
-            "flops_per_step": step_flops_of(cfg), "session_s": time.perf_counter() - tic,
+            "flops_per_step": step_flops_of(cfg), "session_s": time.perf_counter() - tic, "start_step": start,
             "variants": {FULL: json.loads((folder / "eval.json").read_text())}, "curve": curve,
             "overrides": list(row.overrides), "machine": run_machine(),
         }  # fmt: skip

@@ -22,8 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..engine.train_checkpoints import CheckpointStore
-from .runner import Budget, pretrain_seconds, row_config, run_dir
+from .runner import Budget, pretrain_seconds, row_config, run_dir, steps_done
 from .tables import Row, Table
 from .timing import step_seconds
 
@@ -44,13 +43,15 @@ def recorded_pace(
     """(median pace, number of runs) of the kept results trained on ``cpu`` (not on a GPU; with ``threads``
     threads when given: runs side by side take fewer each, and each is slower): a run's time in the call that
     trained it (training, evaluations, test variants) over its steps x its timed step. Only runs trained
-    (nearly) whole in one call count: a result made from another row's finished run, or a resumed run, took
-    less. None without any."""
+    (nearly) whole in one call count: a result made from another row's finished run, or a run resumed past a
+    tenth of its steps (``start_step``; its evaluations can hide that in the wall time), took less. None
+    without any."""
     paces = [
         r["session_s"] / (r["steps"] * step_s[r["row"]])
         for r in results
         if r.get("machine", {}).get("cpu") == cpu and not r["machine"].get("gpu") and r["row"] in step_s
         and r.get("session_s", 0) >= 0.9 * r.get("train_wall_s", float("inf"))
+        and r.get("start_step", 0) <= 0.1 * r["steps"]
         and threads in (None, r["machine"].get("threads"))
     ]  # fmt: skip
     return (statistics.median(paces), len(paces)) if paces else None
@@ -103,11 +104,6 @@ def longest_first(pairs: list[tuple], need: Callable[[tuple], float | None]) -> 
     a seed, ties in their order: under a time budget a long run fits only in a session that starts with it
     (on a fast enough machine), while short ones fill what is left. Runs never timed (None) go last."""
     return sorted(pairs, key=lambda p: (p[2], -(need(p) or 0.0)))
-
-
-def steps_done(folder: Path) -> int:
-    """The step of the newest checkpoint of the run in ``folder`` (where a resumed run starts), 0 if none."""
-    return max(CheckpointStore(folder / "checkpoints").steps(), default=0)
 
 
 def to_fill(waiting: list[tuple], budget: Budget, out: Path, device: str) -> tuple | None:
