@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="runs trained at once, side by side, each with an equal share of the cores (2 on a 2-core CPU: "
-        "1.4x the throughput of one run; on a GPU: several small runs share it)",
+        "1.2-1.45x the throughput of one run; on a GPU: several small runs share it)",
     )
     p.add_argument(
         "--out", default="reports", help="report folder (results under OUT/results: commit them; runs under OUT/runs)"

@@ -2,11 +2,12 @@
 in spawned processes with an equal share of the cores each (``SideBySide``, ``winwin reproduce --jobs N``).
 
 Side by side pays where one run does not keep its cores busy: on the 2-core EPYC, two runs of one thread each
-trained 1.41x (flow demo) and 1.45x (segmentation demo) the images per second of one run with both threads
-(docs/results.md): the small models scale poorly over threads, and each run prepares its batches in its own
-single thread. A run's result is the runner's own (``run_row``), written where a call without ``--jobs``
-would write it; only its wall time differs. A pre-emption notice (SIGTERM, SIGUSR1) sent to this process is
-passed on to the runs, which save a checkpoint and stop, as one run alone does."""
+trained 1.24x to 1.41x (flow demo) and 1.16x to 1.45x (segmentation demo) the images per second of one run with
+both threads, in two measurements (docs/results.md, ``experiments/jobs_throughput.sh``): the small models scale
+poorly over threads, and each run prepares its batches in its own single thread. A run's result is the
+runner's own (``run_row``), written where a call without ``--jobs`` would write it; only its wall time differs.
+A pre-emption notice (SIGTERM, SIGUSR1) sent to this process is passed on to the runs, which save a checkpoint
+and stop, as one run alone does."""
 
 from __future__ import annotations
 
