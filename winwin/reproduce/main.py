@@ -90,7 +90,8 @@ def reproduce(
             say(f"reproduce: this machine trains at {ratio:.2f}x the timed steps (--hours estimates)")
         pairs = longest_first(pairs, lambda p: expected_seconds(*p, budget, out, device, step_s, ratio))
     queue = [] if report_only else list(pairs)
-    slots = SideBySide(jobs) if jobs > 1 and queue else InOrder()
+    in_order = InOrder(lambda table, row, seed: run_row(table, row, seed, budget, out, device, say))
+    slots = SideBySide(jobs, budget, out, device) if jobs > 1 and queue else in_order
     running: dict[Future, tuple] = {}  # -> (table, row, seed, whether it had a result)
     stopped: Interrupted | None = None
     with slots:
@@ -110,9 +111,7 @@ def reproduce(
                         say(f"reproduce: {row.name}, seed {seed} left for later: {wait}")
                     waiting.append(pick)
                     continue
-                work = lambda p=pick: run_row(*p, budget, out, device, say)  # noqa: E731 (here, in order)
-                future = slots.submit(work, table, row, seed, budget, out, device)
-                running[future] = (table, row, seed, done is not None)
+                running[slots.submit(table, row, seed)] = (table, row, seed, done is not None)
             for future in slots.wait(list(running)):
                 table, row, seed, had = running.pop(future)
                 try:

@@ -34,9 +34,13 @@ def threads_per_job(jobs: int) -> int:
 
 
 class InOrder:
-    """One run at a time, here: ``submit`` trains it before returning (its future already done)."""
+    """One run at a time, here: ``submit`` trains it with ``train(table, row, seed)`` before returning (its
+    future already done)."""
 
     jobs, signum = 1, 0
+
+    def __init__(self, train: Callable[[Table, Row, int], dict]) -> None:
+        self._train = train
 
     def __enter__(self) -> InOrder:
         return self
@@ -44,10 +48,10 @@ class InOrder:
     def __exit__(self, *exc) -> None:
         return None
 
-    def submit(self, work: Callable[[], dict], *_) -> Future:
+    def submit(self, table: Table, row: Row, seed: int) -> Future:
         future: Future = Future()
         try:
-            future.set_result(work())
+            future.set_result(self._train(table, row, seed))
         except Exception as e:  # Interrupted included: the caller reads it from the future
             future.set_exception(e)
         return future
@@ -80,8 +84,8 @@ class SideBySide:
     """Up to ``jobs`` runs at once, one spawned process each (plain processes, not daemonic: a run's data
     loader may start workers of its own), each with ``threads_per_job(jobs)`` threads."""
 
-    def __init__(self, jobs: int) -> None:
-        self.jobs, self.signum = jobs, 0
+    def __init__(self, jobs: int, budget: Budget, out: Path, device: str) -> None:
+        self.jobs, self.signum, self._run = jobs, 0, (budget, out, device)
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> SideBySide:
@@ -102,8 +106,8 @@ class SideBySide:
         for child in mp.active_children():
             os.kill(child.pid, signum)  # its training saves a checkpoint and stops (engine.stop)
 
-    def submit(self, _work, table: Table, row: Row, seed: int, budget: Budget, out: Path, device: str) -> Future:
-        return self._pool.submit(_train, table, row, seed, budget, out, device)
+    def submit(self, table: Table, row: Row, seed: int) -> Future:
+        return self._pool.submit(_train, table, row, seed, *self._run)
 
     def wait(self, futures) -> set[Future]:
         """The runs that ended; none after ``RECHECK_S`` (a run waiting for a pretraining may start then)."""
