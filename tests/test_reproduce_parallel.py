@@ -33,7 +33,10 @@ def test_side_by_side_runs_give_the_in_order_results_and_share_no_run(tmp_path, 
     said: list[str] = []
     reproduce(TABLES, [0], QUICK, tmp_path / "jobs", say=said.append, jobs=2)
     monkeypatch.setenv("OMP_NUM_THREADS", str(threads_per_job(2)))  # what each of the two runs had
-    reproduce(TABLES, [0], QUICK, tmp_path / "one", say=said.append)
+    in_order: list[str] = []
+    reproduce(TABLES, [0], QUICK, tmp_path / "one", say=in_order.append)
+    # the training's own lines go to the caller's ``say`` too (a worker marks them by its run)
+    assert sum(line.startswith("full-resolution validation") for line in in_order) == 2
     side, alone = _results(tmp_path / "jobs"), _results(tmp_path / "one")
     assert set(side) == {FIRST.name, SECOND.name, "same run"}
     for name, result in side.items():

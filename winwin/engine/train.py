@@ -8,6 +8,7 @@ streams (``stream``), so ``train.resume`` continues exactly where the newest goo
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -85,7 +86,7 @@ def make_run_dir(cfg: ExperimentConfig) -> Path:
     return run_dir
 
 
-def start_run_dir(cfg: ExperimentConfig, d: Dist) -> Path:
+def start_run_dir(cfg: ExperimentConfig, d: Dist, say: Callable[[str], None] = print) -> Path:
     """The run folder (chosen by the main process, shared with the others), with the merged config saved;
     a resumed run whose config changed says what changed."""
     run_dir = broadcast(make_run_dir(cfg) if d.main else None, d)
@@ -95,7 +96,7 @@ def start_run_dir(cfg: ExperimentConfig, d: Dist) -> Path:
         if cfg.train.resume and saved.exists():
             changed = _changed(yaml.safe_load(saved.read_text()), to_dict(cfg))
             if changed:
-                print(f"resuming {run_dir} with settings that differ from its config.yaml: {', '.join(changed)}")
+                say(f"resuming {run_dir} with settings that differ from its config.yaml: {', '.join(changed)}")
         atomic_write_text(saved, dump_config(cfg))
     return Path(run_dir)
 
@@ -128,28 +129,27 @@ def train_loader(
     return DataLoader(source, sampler=steps, batch_size=None, num_workers=workers, pin_memory=device.type == "cuda")
 
 
-def train(cfg: ExperimentConfig, progress: bool = True) -> Path:
-    """Train ``cfg`` in this process, or in this process's share when started by ``torchrun``."""
+def train(cfg: ExperimentConfig, progress: bool = True, say: Callable[[str], None] = print) -> Path:
+    """Train ``cfg`` in this process, or in this process's share when started by ``torchrun``. Its lines go
+    to ``say`` (a caller running several trainings at once marks them by run)."""
     t = cfg.train
     setup_runtime(t.seed, t.threads, t.deterministic)  # registers this process's threads (threads.py)
     d, device = init_distributed(t.device)
     try:
-        return _train(cfg, d, device, progress and d.main)
+        return _train(cfg, d, device, progress and d.main, say if d.main else (lambda _: None))
     finally:
         shutdown(d)
         unregister()
 
 
-def _train(cfg: ExperimentConfig, d: Dist, device: torch.device, progress: bool) -> Path:
+def _train(cfg: ExperimentConfig, d: Dist, device: torch.device, progress: bool, say: Callable[[str], None]) -> Path:
     t = cfg.train
     if t.precision == "bf16" and device.type != "cuda":
         raise ConfigError("train.precision=bf16 needs a CUDA device")
     task = build_task(cfg.task)
     train_set, val_set = build_datasets(task, cfg)
     grid = check_against_data(cfg, task, train_set)
-    say = print if d.main else (lambda _: None)
-
-    run_dir = start_run_dir(cfg, d)
+    run_dir = start_run_dir(cfg, d, say)
     store = CheckpointStore(run_dir / "checkpoints", keep=t.keep_checkpoints)
     model, optimizer, state = restore(cfg, store, device, say)
     start = int(state["step"])
@@ -175,5 +175,5 @@ def _train(cfg: ExperimentConfig, d: Dist, device: torch.device, progress: bool)
             log.record(t.steps, {f"val_{primary}": metrics[primary], "val_loss": metrics["loss"]})
             write_report(run_dir, cfg, task, model, val_set, metrics, grid, device)
             log.image(t.steps, "report", run_dir / "report.png")
-            print(f"full-resolution validation: {task.summary(metrics)} -> {run_dir}")
+            say(f"full-resolution validation: {task.summary(metrics)} -> {run_dir}")
     return run_dir

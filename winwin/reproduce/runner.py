@@ -231,7 +231,7 @@ def run_row(
         say(f"reproduce: {row.name}, seed {seed} -> {folder}")
         tic, start = time.perf_counter(), steps_done(folder)  # a resumed run trains its steps after ``start``
         if not (folder / "eval.json").is_file():  # written when a training run is complete
-            train(cfg, progress=False)
+            train(cfg, progress=False, say=say)
         wall, curve = training_curve(folder, result_metric(folder), cfg.train.batch_size)
         result = {
             "row": row.name, "seed": seed, "steps": cfg.train.steps, "train_wall_s": wall,
