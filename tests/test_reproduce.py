@@ -223,7 +223,7 @@ def test_a_failing_row_is_said_and_raised_after_the_others_ran(tmp_path, monkeyp
     monkeypatch.setattr(main, "step_times", lambda *a, **k: {})
     monkeypatch.setattr(main, "machine_of", lambda *a: {"cpu": "test"})
 
-    def fake_run_row(table, row, seed, budget, out, device, say):
+    def fake_run_row(table, row, seed, budget, out, device, say, time_limit_s=0.0):
         if row.name == broken:
             raise ValueError("no such window size")
         return {"row": row.name, "seed": seed, "steps": 2, "variants": {"full": {"miou": 0.5}}, "curve": []}

@@ -2,6 +2,7 @@
 with a checkpoint, and the estimates of a started run count only the steps it has left."""
 
 import signal
+from dataclasses import replace
 
 import pytest
 
@@ -9,7 +10,7 @@ import winwin.reproduce.main as main
 from winwin.cli import main as cli_main
 from winwin.engine.stop import TIME_LIMIT
 from winwin.errors import Interrupted
-from winwin.reproduce.runner import QUICK, run_dir, steps_done
+from winwin.reproduce.runner import QUICK, cached_result, run_dir, steps_done
 from winwin.reproduce.schedule import expected_seconds, to_fill
 from winwin.reproduce.tables import TABLE1
 from winwin.reproduce.tables_flow import TABLE3
@@ -77,9 +78,17 @@ def test_a_filling_run_that_ends_in_time_is_a_result_and_other_signals_still_sto
 
     monkeypatch.setattr(main, "run_row", finished)
     said: list[str] = []
-    main.reproduce([TABLE1], [0], QUICK, tmp_path, say=said.append, hours=1.0, fill=True)
+    only_full = replace(TABLE1, rows=tuple(replace(r, variants=("full",)) for r in TABLE1.rows), claims=())
+    main.reproduce([only_full], [0], QUICK, tmp_path, say=said.append, hours=1.0, fill=True)
     assert f"| {TABLE1.rows[0].name} | full | 50.0" in (tmp_path / "REPRODUCTION.md").read_text()
-    assert f"({len(TABLE1.rows) - 1} runs left for a later call: --hours)" in said[-1]
+    # each filling run that ends in time frees its slot for the next waiting one, with the time left then
+    assert sorted(name for name, _ in nothing_fits) == sorted(r.name for r in TABLE1.rows)
+    limits = [limit for _, limit in nothing_fits]
+    assert limits == sorted(limits, reverse=True) and limits[0] <= 3600 - main.FILL_RESERVE_S
+    assert "left for a later call" not in said[-1]
+    nothing_fits.clear()  # a run that comes back without all its row's variants is not filled again and again
+    main.reproduce([TABLE1], [0], QUICK, tmp_path / "variants", say=said.append, hours=1.0, fill=True)
+    assert sorted(name for name, _ in nothing_fits) == sorted(r.name for r in TABLE1.rows)
 
     def preempted(*args, **kwargs):
         raise Interrupted(int(signal.SIGTERM), 3, "SIGTERM at step 3")
@@ -87,6 +96,18 @@ def test_a_filling_run_that_ends_in_time_is_a_result_and_other_signals_still_sto
     monkeypatch.setattr(main, "run_row", preempted)
     with pytest.raises(Interrupted, match="SIGTERM"):
         main.reproduce([TABLE1], [1], QUICK, tmp_path, say=said.append, hours=1.0, fill=True)
+
+
+def test_side_by_side_every_free_slot_fills_and_no_two_fill_one_run(tmp_path, nothing_fits):
+    # two rows, and a third table whose row trains the first one's run under another name
+    rows = tuple(replace(r, variants=("full",)) for r in TABLE1.rows[:2])
+    tables = [replace(TABLE1, rows=rows, claims=()), replace(TABLE1, key="again", rows=rows[:1], claims=())]
+    said: list[str] = []
+    main.reproduce(tables, [0], QUICK, tmp_path, say=said.append, hours=1.0, fill=True, jobs=2)
+    filled = [line for line in said if line.endswith("then stopped")]
+    assert len(filled) == 2, said  # both slots filled at once; the shared run trained once
+    assert all(cached_result(t, r, 0, QUICK, tmp_path) is not None for t in tables for r in t.rows)
+    assert "left for a later call" not in said[-1]
 
 
 def test_fill_without_a_time_budget_is_refused_before_anything_runs(tmp_path):

@@ -297,8 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fill",
         action="store_true",
-        help="with --hours: when no run left fits, train one until the time is up, stopped with a checkpoint "
-        "that the next call in the same --out folder resumes",
+        help="with --hours: when no run left fits, train the others (one per free --jobs slot) until the time "
+        "is up, stopped with a checkpoint that the next call in the same --out folder resumes",
     )
     p.add_argument(
         "--jobs",

@@ -52,7 +52,8 @@ def reproduce(
     """Run what is missing and write the report; returns the report's path. ``report_only``: write it from
     the finished (row, seed) pairs alone, training and timing nothing (while another process trains).
     ``hours``: start only the runs expected to end within that many hours from now (``schedule``); ``fill``:
-    then train one of the others until the hours are up, stopped with a checkpoint (``schedule.to_fill``).
+    then, in each slot left free, train one of the others until the hours are up, stopped with a checkpoint
+    (``schedule.to_fill``).
     ``jobs``: train that many runs at once, side by side (``parallel``); never two that share a folder."""
     check_time_budget(hours, fill)
     if jobs < 1:
@@ -78,7 +79,7 @@ def reproduce(
     runs, seconds = training_left(tables, seeds, budget, out, step_s)
     if runs and not report_only:
         say(f"reproduce: {runs} training runs to go, about {seconds / 3600:.1f} h of training (timed steps)")
-    todo = [(t, r, s) for t, r, s in pairs if (d := results.get((r.name, s))) is None or missing_variants(d, r)]
+    todo = [p for p in pairs if _pending(results, p)]
     failed, waiting, ratio, cpu = [], [], 1.0, cpu_name()
     if deadline is not None and todo and not report_only:
         table, row, _ = todo[0]
@@ -90,12 +91,13 @@ def reproduce(
             say(f"reproduce: this machine trains at {ratio:.2f}x the timed steps (--hours estimates)")
         pairs = longest_first(pairs, lambda p: expected_seconds(*p, budget, out, device, step_s, ratio))
     queue = [] if report_only else list(pairs)
-    in_order = InOrder(lambda table, row, seed: run_row(table, row, seed, budget, out, device, say))
+    in_order = InOrder(lambda table, row, seed, limit: run_row(table, row, seed, budget, out, device, say, limit))
     slots = SideBySide(jobs, budget, out, device) if jobs > 1 and queue else in_order
-    running: dict[Future, tuple] = {}  # -> (table, row, seed, whether it had a result)
+    running: dict[Future, tuple] = {}  # -> (table, row, seed, whether it had a result, whether it fills)
     stopped: Interrupted | None = None
+    time_up, filled = False, set()  # a run filling the budget stopped at its end: no other one starts
     with slots:
-        while queue or running:
+        while True:
             while stopped is None and not slots.signum and len(running) < slots.jobs:
                 busy = set().union(*(_holds(job[:3], budget, out, device) for job in running.values()))
                 pick = next((p for p in queue if not _holds(p, budget, out, device) & busy), None)
@@ -103,21 +105,34 @@ def reproduce(
                     break  # every queued run needs a folder that a running one is using
                 queue.remove(pick)
                 table, row, seed = pick
-                done = results.get((row.name, seed))
-                pending = done is None or missing_variants(done, row)
+                pending = _pending(results, pick)
                 wait = too_long(table, row, seed, budget, out, device, step_s, ratio, deadline) if pending else None
                 if wait is not None:
                     if all((r.name, s) != (row.name, seed) for _, r, s in waiting):  # a row in two tables: said once
                         say(f"reproduce: {row.name}, seed {seed} left for later: {wait}")
                     waiting.append(pick)
                     continue
-                running[slots.submit(table, row, seed)] = (table, row, seed, done is not None)
+                running[slots.submit(table, row, seed)] = (table, row, seed, (row.name, seed) in results, False)
+            filling = fill and not queue and not time_up and stopped is None and not slots.signum
+            while filling and len(running) < slots.jobs:
+                if (filler := _filler(waiting, running, filled, deadline, budget, out, device)) is None:
+                    break
+                (table, row, seed), seconds = filler
+                filled.add((row.name, seed))  # once per call, whether it ends, fails or stops
+                say(f"reproduce: {row.name}, seed {seed}: trained for the {seconds / 60:.0f} min left, then stopped")
+                running[slots.submit(table, row, seed, seconds)] = (table, row, seed, (row.name, seed) in results, True)
+            if not running:
+                break
             for future in slots.wait(list(running)):
-                table, row, seed, had = running.pop(future)
+                table, row, seed, had, fills = running.pop(future)
                 try:
                     results[row.name, seed] = outcome(future)
                 except Interrupted as e:  # a pre-emption notice: the run saved a checkpoint, the next call resumes it
-                    stopped = stopped or e
+                    if fills and e.signum == TIME_LIMIT:  # --fill: the budget's end; no other run starts
+                        time_up, resumes = True, "with a checkpoint: the next call resumes it"
+                        say(f"reproduce: {row.name}, seed {seed} stopped at step {e.step} {resumes}")
+                    else:
+                        stopped = stopped or e
                     continue
                 except Exception as e:  # one broken row must not stop hours of unattended runs: said, then raised
                     failed.append(f"{row.name}, seed {seed} ({describe(e)})")
@@ -127,15 +142,12 @@ def reproduce(
                 if not had and deadline is not None and (seen := recorded_pace([results[row.name, seed]], step_s, cpu)):
                     ratio = seen[0]
                     say(f"reproduce: that run took {ratio:.2f}x its timed steps: the next estimates use it")
+                waiting = [p for p in waiting if _pending(results, p)]  # a filling run that ended in time
                 report = write()
             if stopped is not None and not running:
                 raise stopped
             if slots.signum and not running:
                 raise Interrupted(slots.signum, 0, f"signal {slots.signum}: the runs stopped with a checkpoint")
-    if fill and waiting and not report_only and (filled := _fill(waiting, deadline, budget, out, device, say)):
-        pick, results[pick[1].name, pick[2]] = filled
-        waiting.remove(pick)
-        report = write()
     left = len({(row.name, seed) for _, row, seed in waiting})
     later = f" ({left} runs left for a later call: --hours)" if waiting else ""
     say(f"reproduce: report -> {report}{later}")
@@ -148,23 +160,26 @@ FILL_RESERVE_S = 120.0  # of the budget, kept for the setup before the first ste
 MIN_FILL_S = 300.0  # less than this left: no run is started to fill it
 
 
-def _fill(waiting: list[tuple], deadline: float, budget: Budget, out: Path, device: str, say) -> tuple | None:
-    """Train one of the ``waiting`` (table, row, seed) runs (``schedule.to_fill``) until ``deadline``
-    (``--fill``): (that run, its result) if it ended in time; None when it stopped with a checkpoint for the
-    next call to resume, or when too little time or no run was left."""
+def _filler(
+    waiting: list[tuple], running: dict, filled: set, deadline: float, budget: Budget, out: Path, device: str
+) -> tuple[tuple, float] | None:
+    """(the (table, row, seed) run to train until ``deadline``, its seconds) for a free slot (``--fill``): one
+    of the ``waiting`` runs, not ``filled`` yet in this call (by row name and seed), that no running one shares
+    a folder with (``schedule.to_fill``); None when too little time or no such run is left. A filling run
+    that ends in time frees its slot for the next one."""
     seconds = deadline - time.monotonic() - FILL_RESERVE_S
-    pick = to_fill(waiting, budget, out, device) if seconds >= MIN_FILL_S else None
-    if pick is None:
+    if seconds < MIN_FILL_S:
         return None
-    table, row, seed = pick
-    say(f"reproduce: {row.name}, seed {seed}: trained for the {seconds / 60:.0f} min left, then stopped (--fill)")
-    try:
-        return pick, run_row(table, row, seed, budget, out, device, say, time_limit_s=seconds)
-    except Interrupted as e:
-        if e.signum != TIME_LIMIT:
-            raise
-        say(f"reproduce: {row.name}, seed {seed} stopped at step {e.step} with a checkpoint: the next call resumes it")
-        return None
+    busy = set().union(*(_holds(job[:3], budget, out, device) for job in running.values()))
+    free = [p for p in waiting if (p[1].name, p[2]) not in filled and not _holds(p, budget, out, device) & busy]
+    pick = to_fill(free, budget, out, device)
+    return None if pick is None else (pick, seconds)
+
+
+def _pending(results: dict, pair: tuple) -> bool:
+    """Whether the (table, row, seed) run still lacks its result or some of its row's test variants."""
+    _, row, seed = pair
+    return (done := results.get((row.name, seed))) is None or bool(missing_variants(done, row))
 
 
 def _holds(pair: tuple, budget: Budget, out: Path, device: str) -> set[Path]:

@@ -34,12 +34,12 @@ def threads_per_job(jobs: int) -> int:
 
 
 class InOrder:
-    """One run at a time, here: ``submit`` trains it with ``train(table, row, seed)`` before returning (its
-    future already done)."""
+    """One run at a time, here: ``submit`` trains it with ``train(table, row, seed, time_limit_s)`` before
+    returning (its future already done)."""
 
     jobs, signum = 1, 0
 
-    def __init__(self, train: Callable[[Table, Row, int], dict]) -> None:
+    def __init__(self, train: Callable[[Table, Row, int, float], dict]) -> None:
         self._train = train
 
     def __enter__(self) -> InOrder:
@@ -48,10 +48,10 @@ class InOrder:
     def __exit__(self, *exc) -> None:
         return None
 
-    def submit(self, table: Table, row: Row, seed: int) -> Future:
+    def submit(self, table: Table, row: Row, seed: int, time_limit_s: float = 0.0) -> Future:
         future: Future = Future()
         try:
-            future.set_result(self._train(table, row, seed))
+            future.set_result(self._train(table, row, seed, time_limit_s))
         except Exception as e:  # Interrupted included: the caller reads it from the future
             future.set_exception(e)
         return future
@@ -65,7 +65,7 @@ def _claim(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
-def _train(table: Table, row: Row, seed: int, budget: Budget, out: Path, device: str) -> dict:
+def _train(table: Table, row: Row, seed: int, budget: Budget, out: Path, device: str, time_limit_s: float) -> dict:
     """In a worker: ``run_row`` with its lines marked by the run. What stopped it comes back as plain values
     (an exception whose arguments do not pickle would break the pool); ``outcome`` raises it again here."""
 
@@ -73,7 +73,7 @@ def _train(table: Table, row: Row, seed: int, budget: Budget, out: Path, device:
         print(f"[{row.name}, seed {seed}] {text}", flush=True)
 
     try:
-        return run_row(table, row, seed, budget, out, device, say)
+        return run_row(table, row, seed, budget, out, device, say, time_limit_s)
     except Interrupted as e:
         return {"stopped": [e.signum, e.step, str(e)]}
     except Exception as e:
@@ -106,8 +106,8 @@ class SideBySide:
         for child in mp.active_children():
             os.kill(child.pid, signum)  # its training saves a checkpoint and stops (engine.stop)
 
-    def submit(self, table: Table, row: Row, seed: int) -> Future:
-        return self._pool.submit(_train, table, row, seed, *self._run)
+    def submit(self, table: Table, row: Row, seed: int, time_limit_s: float = 0.0) -> Future:
+        return self._pool.submit(_train, table, row, seed, *self._run, time_limit_s)
 
     def wait(self, futures) -> set[Future]:
         """The runs that ended; none after ``RECHECK_S`` (a run waiting for a pretraining may start then)."""
