@@ -2,10 +2,12 @@
 and two rows that share a training run never train it at the same time."""
 
 import json
+import sys
 from dataclasses import replace
 
 import pytest
 
+from winwin.reproduce import parallel
 from winwin.reproduce.main import reproduce
 from winwin.reproduce.parallel import threads_per_job
 from winwin.reproduce.runner import QUICK, result_path, results_dir, run_dir
@@ -63,3 +65,25 @@ def test_the_pace_of_runs_side_by_side_is_kept_apart_by_their_threads():
     assert recorded_pace(kept, {"w": 5.0}, "A", threads=1) == (2.9, 2)
     assert recorded_pace(kept, {"w": 5.0}, "A") == (2.8, 3)
     assert recorded_pace(kept, {"w": 5.0}, "A", threads=4) is None
+
+
+def test_a_workers_line_reaches_the_shared_log_in_one_write(monkeypatch):
+    """Two workers print into one log: a line written as text and newline apart could be split by the other's."""
+    writes: list[str] = []
+
+    class Recorder:
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    def fake_run_row(table, row, seed, budget, out, device, say, time_limit_s):
+        say("resuming from here")
+        return {"done": True}
+
+    monkeypatch.setattr(parallel, "run_row", fake_run_row)
+    monkeypatch.setattr(sys, "stdout", Recorder())
+    assert parallel._train(TABLE1, FIRST, 3, QUICK, None, "cpu", 0.0) == {"done": True}
+    assert [w for w in writes if w] == [f"[{FIRST.name}, seed 3] resuming from here\n"]

@@ -70,7 +70,9 @@ def _train(table: Table, row: Row, seed: int, budget: Budget, out: Path, device:
     (an exception whose arguments do not pickle would break the pool); ``outcome`` raises it again here."""
 
     def say(text: str) -> None:
-        print(f"[{row.name}, seed {seed}] {text}", flush=True)
+        # One write per line: ``print`` writes the text and the newline apart, so two workers' lines could
+        # meet on one line of a shared log.
+        print(f"[{row.name}, seed {seed}] {text}\n", end="", flush=True)
 
     try:
         return run_row(table, row, seed, budget, out, device, say, time_limit_s)
