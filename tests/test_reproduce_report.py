@@ -189,6 +189,18 @@ def test_header_names_the_cpus_or_gpus_when_runs_trained_on_several(tmp_path):
     assert "NVIDIA H100 (GPU) (1 run)" in line
 
 
+def test_header_gives_the_reports_command_and_names_the_last_call_that_trained(tmp_path):
+    whole = "winwin reproduce --seeds 0 1 --out reports"
+    text = write_report(tmp_path, [TABLE], results(), MACHINE, whole).read_text()
+    assert line_starting(text, "- command: ") == f"- command: `{whole}`" and "the last:" not in text
+    last = "winwin reproduce --tables t1 --seeds 1 --out reports --hours 2 --fill --jobs 2"
+    text = write_report(tmp_path, [TABLE], results(), {**MACHINE, "command": last}, whole).read_text()
+    assert line_starting(text, "- command: ") == f"- command: `{whole}`"
+    assert line_starting(text, "- trained by several calls").endswith(f"the last: `{last}`")
+    same = write_report(tmp_path, [TABLE], results(), {**MACHINE, "command": whole}, whole).read_text()
+    assert "the last:" not in same  # the report's own call trained: nothing more to say
+
+
 def test_a_row_name_with_a_bar_stays_in_its_own_cell(tmp_path):
     """Table 3's rows name both frames' windows ("2 win. 4x4 | 4 win. 3x3"): the '|' is escaped in every table,
     so each line keeps its columns."""

@@ -60,7 +60,8 @@ def reproduce(
         raise ValueError(f"--jobs must be a positive number of runs at once, got {jobs}")
     deadline = None if hours is None else time.monotonic() + hours * 3600
     info = machine_of(out, device, report_only, _command())
-    command = info.get("command", _command()) if report_only else _command()
+    # the report's command makes all it shows; a report-only call's machine.json names the last call that trained
+    command = _command(drop="--report-only")
     # every table's rows, not only these: timing.json is one set measured at one time, so a call for some tables
     # that finds a row untimed must not replace the others' timings with its own subset
     step_s = step_times(list(TABLES.values()), budget, out, device, say, measure=not report_only)
@@ -202,8 +203,11 @@ def _pace_of_kept(out: Path, step_s: dict[str, float], cpu: str, jobs: int) -> t
     return any_threads[0] * jobs, any_threads[1], f"median, any threads{f'; x{jobs} side by side' if jobs > 1 else ''}"
 
 
-def _command() -> str:
-    return "winwin " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("winwin") else "winwin reproduce"
+def _command(drop: str = "") -> str:
+    """This call's command line (``drop``: a flag left out of it)."""
+    if not (sys.argv and sys.argv[0].endswith("winwin")):
+        return "winwin reproduce"
+    return " ".join(["winwin", *(a for a in sys.argv[1:] if a != drop)])
 
 
 def step_times(

@@ -40,6 +40,7 @@ def header(tables: list[dict], results: list[dict], groups: dict, machine: dict,
         "trained at small scale on embedded data, several seeds per row.",
         "",
         f"- command: `{command}`",
+        *_last_call(machine, command),
         f"- machine: {_machine_line(machine)}",
         *(
             [f"- training steps timed on (cost columns): {machine['steps_timed_on']}"]
@@ -55,6 +56,14 @@ def header(tables: list[dict], results: list[dict], groups: dict, machine: dict,
         "header); ours are for the embedded data at small scale: compare orderings, not values.",
         "",
     ]
+
+
+def _last_call(machine: dict, command: str) -> list[str]:
+    """A line naming the last call that trained (kept in ``machine.json``), where the report's own differs."""
+    last = machine.get("command")
+    if not last or last == command:
+        return []
+    return [f"- trained by several calls (each keeps its finished runs, the next trains the rest), the last: `{last}`"]
 
 
 def _place(machine: dict) -> str:
