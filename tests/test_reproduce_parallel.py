@@ -67,23 +67,40 @@ def test_the_pace_of_runs_side_by_side_is_kept_apart_by_their_threads():
     assert recorded_pace(kept, {"w": 5.0}, "A", threads=4) is None
 
 
+class Recorder:
+    """A stdout that keeps each write apart."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 def test_a_workers_line_reaches_the_shared_log_in_one_write(monkeypatch):
     """Two workers print into one log: a line written as text and newline apart could be split by the other's."""
-    writes: list[str] = []
-
-    class Recorder:
-        def write(self, text: str) -> int:
-            writes.append(text)
-            return len(text)
-
-        def flush(self) -> None:
-            pass
+    recorder = Recorder()
 
     def fake_run_row(table, row, seed, budget, out, device, say, time_limit_s):
         say("resuming from here")
         return {"done": True}
 
     monkeypatch.setattr(parallel, "run_row", fake_run_row)
-    monkeypatch.setattr(sys, "stdout", Recorder())
+    monkeypatch.setattr(sys, "stdout", recorder)
     assert parallel._train(TABLE1, FIRST, 3, QUICK, None, "cpu", 0.0) == {"done": True}
-    assert [w for w in writes if w] == [f"[{FIRST.name}, seed 3] resuming from here\n"]
+    assert [w for w in recorder.writes if w] == [f"[{FIRST.name}, seed 3] resuming from here\n"]
+
+
+def test_the_main_processs_lines_reach_the_shared_log_in_one_write_each(monkeypatch, tmp_path):
+    """Under ``--jobs`` the main process prints into the log its workers share: its lines too go in one write."""
+    recorder = Recorder()
+    monkeypatch.setattr(sys, "stdout", recorder)
+    reproduce(TABLES, [0], QUICK, tmp_path, report_only=True)
+    lines = [w for w in recorder.writes if w]
+    assert lines, "the call printed nothing"
+    assert all(w.endswith("\n") and w.count("\n") == 1 for w in lines), lines
+    assert any(w.startswith("reproduce: report -> ") for w in lines), lines

@@ -15,7 +15,7 @@ from ..engine.stop import TIME_LIMIT
 from ..errors import Interrupted
 from .catalog import TABLES
 from .machine import cpu_name, machine_of
-from .parallel import InOrder, SideBySide, describe, outcome, threads_per_job
+from .parallel import InOrder, SideBySide, describe, outcome, say_line, threads_per_job
 from .report import write_report
 from .runner import (
     QUICK,
@@ -43,7 +43,7 @@ def reproduce(
     budget: Budget,
     out: Path,
     device: str = "cpu",
-    say=print,
+    say=say_line,
     report_only: bool = False,
     hours: float | None = None,
     fill: bool = False,

@@ -60,6 +60,13 @@ class InOrder:
         return {f for f in futures if f.done()}
 
 
+def say_line(text: str) -> None:
+    """Print ``text`` as one line in one write. ``print`` writes the text and the newline apart, so under
+    ``--jobs`` a line of one process could be split by another's on the shared log; every line a reproduction
+    prints, the main process's and each worker's, goes through here."""
+    print(text + "\n", end="", flush=True)
+
+
 def _claim(threads: int) -> None:
     """A worker's start: its runs take ``threads`` threads (``engine.threads`` uses ``OMP_NUM_THREADS`` as given)."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -70,9 +77,7 @@ def _train(table: Table, row: Row, seed: int, budget: Budget, out: Path, device:
     (an exception whose arguments do not pickle would break the pool); ``outcome`` raises it again here."""
 
     def say(text: str) -> None:
-        # One write per line: ``print`` writes the text and the newline apart, so two workers' lines could
-        # meet on one line of a shared log.
-        print(f"[{row.name}, seed {seed}] {text}\n", end="", flush=True)
+        say_line(f"[{row.name}, seed {seed}] {text}")
 
     try:
         return run_row(table, row, seed, budget, out, device, say, time_limit_s)
