@@ -256,3 +256,25 @@ def test_a_call_for_some_tables_times_the_steps_of_every_table(tmp_path, monkeyp
     monkeypatch.setattr(main, "step_times", fake_step_times)
     main.reproduce([TABLE1], [0], QUICK, tmp_path, say=lambda _: None, hours=1e-6)  # no run fits: none trains
     assert sorted(timed) == sorted(TABLES)  # timing.json keeps one set for all rows, measured at one time
+
+
+def test_an_interrupted_pretraining_resumes_in_the_next_call_and_its_time_counts_every_call(tmp_path):
+    from winwin.engine.config import load_config
+    from winwin.engine.pretrain import pretrain
+    from winwin.errors import Interrupted
+    from winwin.reproduce.runner import CONFIGS, _pretrain_folder, pretrained
+    from winwin.reproduce.tables_flow import TABLE3
+
+    folder, overrides = _pretrain_folder(TABLE3, QUICK, tmp_path, "cpu")
+    where = [f"out_dir={folder.parent}", f"name={folder.name}", "train.time_limit_s=0.000001"]
+    with pytest.raises(Interrupted):  # stopped after its first step of 2, as by a pre-emption notice
+        pretrain(load_config(CONFIGS / TABLE3.pretrain, [*overrides, *where]), progress=False, say=lambda _: None)
+    first = json.loads((folder / "log.jsonl").read_text().splitlines()[0])
+    said: list[str] = []
+    assert pretrained(TABLE3, QUICK, tmp_path, "cpu", said.append) == folder / "croco.pth"
+    assert any(s.startswith(f"resuming from {folder / 'checkpoints' / 'step-00000001'}") for s in said), said
+    assert (folder / "done").is_file()
+    records = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2] and records[0] == first  # the first call's record kept
+    record = json.loads((tmp_path / "results" / "pretrain" / f"{folder.name}.json").read_text())
+    assert record["wall_s"] == pytest.approx(sum(r["s_per_step"] for r in records))  # both calls' steps

@@ -32,7 +32,7 @@ def test_a_started_run_is_expected_to_take_only_the_steps_after_its_checkpoint(t
 
 
 def test_the_run_to_fill_is_a_started_one_first_and_never_one_waiting_for_its_pretraining(tmp_path):
-    flow = (TABLE3, TABLE3.rows[0], 0)  # its pretraining has not run here: it does not resume, so never a filler
+    flow = (TABLE3, TABLE3.rows[0], 0)  # its pretraining has not run here: no time limit stops it, so never a filler
     first, second = ((TABLE1, r, 0) for r in TABLE1.rows[:2])
     assert to_fill([flow, first, second], QUICK, tmp_path, "cpu") == first  # the first in the given order
     _started(tmp_path, *second, step=1)

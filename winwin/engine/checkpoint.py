@@ -84,6 +84,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     A damaged file raises ``BadFileError`` naming it."""
     weights, meta = checkpoint_paths(path)
     info = read_checkpoint_info(path)
+    if "pretext" in info:  # written by ``winwin pretrain``: the model plus its pretext head
+        why = f"a {info['pretext']} checkpoint, not a trained model"
+        todo = f"fine-tune from it with train.init={info.get('croco')}, or resume it with winwin pretrain"
+        raise BadFileError(meta, f"{why}: {todo} train.resume=true")
     try:
         model = build_model(model_config_from_dict(info["model"]))
     except (TypeError, ValueError) as e:

@@ -27,6 +27,11 @@ class CrossViewCompletion(nn.Module):
         nn.init.trunc_normal_(self.mask_token, std=0.02)
         self.prediction_head = nn.Linear(dim, p * p * model.config.in_chans)
 
+    @property
+    def config(self):
+        """The binocular model's config (its checkpoints add ``mask_token`` and ``prediction_head``)."""
+        return self.model.config
+
     def forward(self, img1: torch.Tensor, img2: torch.Tensor, visible: Windows) -> torch.Tensor:
         """img1, img2: (B, C, H, W); ``visible``: frame 1's kept tokens (e.g. single-token windows).
         Returns every frame-1 token's predicted patch (B, gh*gw, C*p*p), row-major."""

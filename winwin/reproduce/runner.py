@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,22 +126,35 @@ def pretrain_seconds(table: Table, budget: Budget, out: Path, device: str) -> fl
 
 
 def pretrained(table: Table, budget: Budget, out: Path, device: str, say=print) -> Path | None:
-    """The cross-view pretraining the table's rows start from (trained once, then reused), or None. Its wall
-    time is kept beside the results (``results/pretrain/<key>.json``) for ``pretrain_seconds``."""
+    """The cross-view pretraining the table's rows start from (trained once, then reused), or None; an
+    interrupted one resumes from its checkpoint. Its training time (the steps' time in ``log.jsonl``, so over
+    every call that trained it) is kept beside the results (``results/pretrain/<key>.json``) for
+    ``pretrain_seconds``."""
     if table.pretrain is None:
         return None
     folder, overrides = _pretrain_folder(table, budget, out, device)
     if not (folder / "done").is_file():
         say(f"reproduce: pretraining {table.pretrain} for {table.key} -> {folder}")
-        shutil.rmtree(folder, ignore_errors=True)  # an interrupted pretraining starts again (it does not resume)
-        cfg = load_config(_config_file(table.pretrain), [*overrides, f"out_dir={folder.parent}", f"name={folder.name}"])
-        tic = time.perf_counter()
-        if pretrain(cfg, progress=False) != folder / "croco.pth":
+        where = [f"out_dir={folder.parent}", f"name={folder.name}", "train.resume=true"]  # not in the folder's key
+        cfg = load_config(_config_file(table.pretrain), [*overrides, *where])
+        if pretrain(cfg, progress=False, say=say) != folder / "croco.pth":
             raise RuntimeError(f"pretraining did not write {folder / 'croco.pth'}")
-        record = {"config": table.pretrain, "overrides": overrides, "wall_s": time.perf_counter() - tic}
+        record = {"config": table.pretrain, "overrides": overrides, "wall_s": steps_seconds(folder / "log.jsonl")}
         atomic_write_text(out / "results" / "pretrain" / f"{folder.name}.json", json.dumps(record, indent=2))
         atomic_write_text(folder / "done", "complete\n")
     return folder / "croco.pth"
+
+
+def steps_seconds(log: Path) -> float:
+    """The training time logged in ``log`` (``log.jsonl`` records with ``s_per_step``): each record's steps
+    since the one before times its seconds per step."""
+    total, last = 0.0, 0
+    for line in log.read_text().splitlines():
+        record = json.loads(line)
+        if "s_per_step" in record:
+            total += (record["step"] - last) * record["s_per_step"]
+            last = record["step"]
+    return total
 
 
 def row_config(

@@ -110,7 +110,7 @@ def to_fill(waiting: list[tuple], budget: Budget, out: Path, device: str) -> tup
     """Of the (table, row, seed) runs left for a later call, the one to train until the budget ends
     (``--fill``): one already started first (it ends sooner), else the first in ``waiting``'s order (the
     longest of the first seed: ``longest_first``). Runs whose table still needs its pretraining are passed
-    over (a pretraining does not resume); None when none is left."""
+    over (the time limit stops a row's training, not a pretraining); None when none is left."""
     ready = [p for p in waiting if pretrain_seconds(p[0], budget, out, device) == 0.0]
     started = [p for p in ready if steps_done(run_dir(out, p[1], p[2], budget, p[0])) > 0]
     return next(iter(started or ready), None)
