@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .tables import TABLE1, TABLE2, Table
 from .tables_flow import TABLE3
-from .tables_studies import APPENDIX_A, CONVERGENCE, LEARNED_T, POS_EMBED
+from .tables_studies import APPENDIX_A, CONVERGENCE, CONVERGENCE_FLOW, LEARNED_T, POS_EMBED
 
-TABLES: dict[str, Table] = {t.key: t for t in (TABLE1, CONVERGENCE, TABLE2, TABLE3, POS_EMBED, APPENDIX_A, LEARNED_T)}
-DEFAULT_TABLES = ("table1", "convergence", "table2", "posembed", "appendixA", "learnedT", "table3")
+_ORDER = (TABLE1, CONVERGENCE, TABLE2, TABLE3, CONVERGENCE_FLOW, POS_EMBED, APPENDIX_A, LEARNED_T)
+TABLES: dict[str, Table] = {t.key: t for t in _ORDER}
+DEFAULT_TABLES = ("table1", "convergence", "table2", "posembed", "appendixA", "learnedT", "table3", "convergence_flow")
