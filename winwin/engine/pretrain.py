@@ -34,6 +34,7 @@ from .checkpoint import load_optimizer_state
 from .config import ConfigError, ExperimentConfig, dump_config
 from .distributed import Dist
 from .optim import clip_gradients, lr_at, set_lr
+from .resume import newest_good
 from .run_log import RunLog
 from .runtime import resolve_device, setup_runtime
 from .stop import TIME_LIMIT, StopSignals
@@ -71,10 +72,8 @@ def _restore(
     store: CheckpointStore, model, optimizer, mask_ratio: float, resume: bool, say
 ) -> tuple[int, float | None]:
     """(first step, loss average) to go on from: the newest good checkpoint with ``resume``, else (0, None)."""
-    found = store.latest(report=say) if resume else None
+    found = newest_good(store, resume, say)
     if found is None:
-        if resume and store.steps():
-            raise BadFileError(store.folder, "train.resume=true, but every step checkpoint here is damaged (see above)")
         return 0, None
     folder, state = found
     if state.get("stream") != STREAM:

@@ -23,6 +23,19 @@ def _optimizer(model: nn.Module, cfg: ExperimentConfig) -> torch.optim.Optimizer
     return build_optimizer(model, o.lr, o.weight_decay, o.layer_decay, tuple(o.betas))
 
 
+def newest_good(store: CheckpointStore, resume: bool, report: Callable[[str], None] = print) -> tuple | None:
+    """(step folder, state) of the newest checkpoint that verifies when ``resume``, else None; refuses a store
+    whose step checkpoints are all damaged (a damaged one is reported and the one before it used)."""
+    found = store.latest(report=report) if resume else None
+    if found is None and resume and store.steps():
+        raise BadFileError(
+            store.folder,
+            "train.resume=true, but every step checkpoint here is damaged (see above); move them "
+            "away to train this run from the start",
+        )
+    return found
+
+
 def restore(
     cfg: ExperimentConfig, store: CheckpointStore, device: torch.device, report: Callable[[str], None] = print
 ) -> tuple[nn.Module, torch.optim.Optimizer, dict]:
@@ -30,13 +43,7 @@ def restore(
     With ``train.resume``, the newest checkpoint of ``store`` that verifies (a damaged one is reported and
     the one before it used); without a usable checkpoint the run starts fresh, from ``train.init`` if set."""
     t = cfg.train
-    found = store.latest(report=report) if t.resume else None
-    if found is None and t.resume and store.steps():
-        raise BadFileError(
-            store.folder,
-            "train.resume=true, but every step checkpoint here is damaged (see above); move them "
-            "away to train this run from the start",
-        )
+    found = newest_good(store, t.resume, report)
     if found is None and t.resume:
         legacy = _legacy(store.folder / "last", cfg, device, report)
         if legacy is not None:
